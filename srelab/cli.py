@@ -1,0 +1,68 @@
+"""The `srelab` command line: thin; parses, calls the modules that do the work, renders.
+
+Sub-commands of the load, chaos and export packages register themselves through a
+`register(app)` function in their own cli module, so each area owns its commands.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+from rich.console import Console
+
+from srelab.errors import LabError
+
+app = typer.Typer(
+    name="srelab",
+    help="A Docker Compose SRE lab: bring up the stack, load it, break it, measure it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+err = Console(stderr=True)
+
+# Modules that add commands to `app` (each has a `register(app: typer.Typer) -> None`).
+COMMAND_MODULES = (
+    "srelab.stack_cli",
+    "srelab.load.cli",
+    "srelab.chaos.cli",
+    "srelab.export.cli",
+)
+
+for _name in COMMAND_MODULES:
+    try:
+        _module = importlib.import_module(_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not _name.startswith(exc.name):  # a real missing dependency
+            raise
+        continue
+    _module.register(app)
+
+
+def main() -> None:
+    """Entry point: LabError (and bad usage) become one readable line and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except LabError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            err.print(f"[bold red]error:[/] {exc.format_message()}", highlight=False)
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""The python-on-whales client for the lab's compose project, configured from settings."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable
+
+from python_on_whales import DockerClient
+from python_on_whales.exceptions import DockerException
+
+from srelab.errors import LabError
+from srelab.secrets import ensure_secrets
+from srelab.settings import COMPOSE_DIR, COMPOSE_FILES, LAB_ENV, PROFILES, SECRETS_ENV, Settings
+
+
+def compose_client(settings: Settings, profiles: Iterable[str] = PROFILES) -> DockerClient:
+    """A client whose `compose` commands see every compose file, the env files and `profiles`.
+
+    Variables from Settings.compose_environment() (local image names, the Docker socket's group)
+    are put in this process's environment: compose gives them precedence over --env-file.
+    """
+    ensure_secrets()
+    os.environ.update(settings.compose_environment())
+    env_files = [LAB_ENV, SECRETS_ENV]
+    return DockerClient(
+        compose_files=list(COMPOSE_FILES),
+        compose_env_files=env_files,
+        compose_profiles=list(profiles),
+        compose_project_directory=COMPOSE_DIR,
+        compose_project_name=settings.project,
+    )
+
+
+def require_engine(client: DockerClient | None = None) -> DockerClient:
+    """Fail with one clear line when the docker CLI, the compose plugin or the engine is missing."""
+    if shutil.which("docker") is None:
+        raise LabError("docker CLI not found: install Docker (see README, Requirements)")
+    client = client or DockerClient()
+    try:
+        client.system.info()
+    except DockerException as exc:
+        raise LabError(
+            "cannot reach the Docker Engine (is dockerd running? /var/run/docker.sock): "
+            + (exc.stderr or str(exc)).strip().splitlines()[-1]
+        ) from None
+    return client

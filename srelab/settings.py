@@ -1,0 +1,110 @@
+"""The one settings model for srelab.
+
+Values come, highest first, from the process environment, compose/.env (secrets, git-ignored)
+and compose/lab.env (pinned images, published ports). `docker compose` reads the same two files
+(srelab/stack.py passes them as --env-file), so an image tag or a port is written down once.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_DIR = ROOT / "compose"
+LAB_ENV = COMPOSE_DIR / "lab.env"
+SECRETS_ENV = COMPOSE_DIR / ".env"
+SECRETS_TEMPLATE = COMPOSE_DIR / ".env.example"
+
+# Compose files, in merge order, and the profile each one's optional services belong to.
+COMPOSE_FILES: tuple[Path, ...] = (
+    COMPOSE_DIR / "compose.yaml",
+    COMPOSE_DIR / "monitoring.yaml",
+    COMPOSE_DIR / "elk.yaml",
+    COMPOSE_DIR / "loadtest.yaml",
+)
+PROFILES: tuple[str, ...] = ("monitoring", "elk", "loadtest")
+# What `make up` starts by default: the core plus monitoring and logging, not the Locust UI.
+DEFAULT_PROFILES: tuple[str, ...] = ("monitoring", "elk")
+
+# Prefix of images built on this machine when LAB_IMAGES=local (srelab/images.py).
+LOCAL_REPO = "srelab-local"
+
+
+class Settings(BaseSettings):
+    """Lab settings; field names map to the upper-case variables in compose/lab.env."""
+
+    model_config = SettingsConfigDict(
+        env_file=(LAB_ENV, SECRETS_ENV), extra="ignore", case_sensitive=False
+    )
+
+    lab_project: str = Field(description="compose project name")
+    lab_images: Literal["upstream", "local"] = "upstream"
+    lab_require_docker: bool = False
+    lab_bind: str
+    lab_http_port: int
+    lab_dashboard_port: int
+    lab_prometheus_port: int
+    lab_grafana_port: int
+    lab_loki_port: int
+    lab_kibana_port: int
+    lab_locust_port: int
+
+    traefik_image: str
+    redis_image: str
+    python_image: str
+    prometheus_image: str
+    redis_exporter_image: str
+    grafana_image: str
+    loki_image: str
+    promtail_image: str
+    elastic_version: str
+    web_image: str
+    locust_image: str
+
+    lab_results_dir: Path = ROOT / "results"
+
+    @property
+    def project(self) -> str:
+        return self.lab_project
+
+    @property
+    def proxy_url(self) -> str:
+        """Where clients, load and chaos send traffic: the proxy on loopback."""
+        port = "" if self.lab_http_port == 80 else f":{self.lab_http_port}"
+        return f"http://{self.lab_bind}{port}"
+
+    def url(self, port: int, path: str = "/") -> str:
+        return f"http://{self.lab_bind}:{port}{path}"
+
+    @cached_property
+    def web_services(self) -> tuple[str, ...]:
+        """The items-service replicas, read from the compose file (the source of truth)."""
+        from srelab.compose_model import web_services
+
+        return web_services()
+
+    def local_image(self, upstream: str) -> str:
+        """srelab-local/<name>:<tag> for an upstream reference such as prom/prometheus:v2.42.0."""
+        name, _, tag = upstream.rpartition(":")
+        return f"{LOCAL_REPO}/{name.rsplit('/', 1)[-1]}:{tag}"
+
+    def compose_environment(self) -> dict[str, str]:
+        """Variables set for `docker compose` on top of its env files."""
+        env = {"LAB_PROJECT": self.lab_project}
+        if Path("/var/run/docker.sock").exists():
+            env["DOCKER_GID"] = str(os.stat("/var/run/docker.sock").st_gid)
+        if self.lab_images == "local":
+            for var in ("TRAEFIK_IMAGE", "REDIS_IMAGE", "PYTHON_IMAGE", "PROMETHEUS_IMAGE",
+                        "REDIS_EXPORTER_IMAGE"):
+                env[var] = self.local_image(getattr(self, var.lower()))
+        return env
+
+
+def get_settings() -> Settings:
+    return Settings()  # type: ignore[call-arg]  # values come from the env files

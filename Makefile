@@ -56,7 +56,7 @@ load: install ## headless Locust run against the proxy (ARGS="--users 20 --run-t
 	$(SRELAB) load $(ARGS)
 
 locust: install ## Locust web UI on 127.0.0.1:8089
-	$(SRELAB) up --profile loadtest --locust
+	$(SRELAB) up --profile loadtest
 
 bench: install ## throughput/latency/memory table and bench.json
 	$(SRELAB) bench $(ARGS)

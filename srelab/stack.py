@@ -1,0 +1,173 @@
+"""Build, start, stop and inspect the compose stack (python-on-whales only)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from python_on_whales import Container, DockerClient
+from python_on_whales.exceptions import DockerException
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from srelab.compose_model import services as compose_services
+from srelab.docker_client import compose_client, require_engine
+from srelab.errors import LabError
+from srelab.images import build_local_images
+from srelab.settings import DEFAULT_PROFILES, PROFILES, Settings
+
+
+def resolve_profiles(names: Iterable[str]) -> tuple[str, ...]:
+    """`core` -> (), `all` -> every profile, else the named ones; unknown names are an error."""
+    chosen: list[str] = []
+    for name in names:
+        if name == "core":
+            continue
+        if name == "all":
+            chosen.extend(p for p in PROFILES if p != "loadtest")
+        elif name in PROFILES:
+            chosen.append(name)
+        else:
+            raise LabError(f"unknown profile {name!r}: choose from core, all, {', '.join(PROFILES)}")
+    return tuple(dict.fromkeys(chosen))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What `up` starts, and what it skips because its image cannot be obtained here."""
+
+    start: tuple[str, ...]
+    skipped: dict[str, str]
+
+
+def plan_services(settings: Settings, profiles: Sequence[str]) -> Plan:
+    """Every service of the profiles; with LAB_IMAGES=local, only those with a local image or build."""
+    model = compose_services(tuple(profiles))
+    wanted = {name: svc for name, svc in model.items()
+              if not svc.get("profiles") or set(svc["profiles"]) & set(profiles)}
+    if settings.lab_images != "local":
+        return Plan(tuple(sorted(wanted)), {})
+    local = set(settings.compose_environment().values())
+    skipped: dict[str, str] = {}
+    for name, svc in wanted.items():
+        if "build" not in svc and svc.get("image") not in local:
+            skipped[name] = f"{svc.get('image')} cannot be pulled here and has no local build"
+    # A service that needs a skipped one cannot start either.
+    changed = True
+    while changed:
+        changed = False
+        for name, svc in wanted.items():
+            if name in skipped:
+                continue
+            needs = [dep for dep in (svc.get("depends_on") or {}) if dep in skipped]
+            if needs:
+                skipped[name] = f"depends on {', '.join(needs)}"
+                changed = True
+    return Plan(tuple(sorted(n for n in wanted if n not in skipped)), skipped)
+
+
+class Stack:
+    """The lab's compose project."""
+
+    def __init__(self, settings: Settings, profiles: Sequence[str] = PROFILES,
+                 console: Console | None = None) -> None:
+        self.settings = settings
+        self.profiles = tuple(profiles)
+        self.console = console or Console()
+        self.docker: DockerClient = compose_client(settings, self.profiles)
+
+    # -- building -------------------------------------------------------------------------------
+    def build(self, services: Sequence[str], force_local: bool = False) -> None:
+        """Local base images when LAB_IMAGES=local, then the images compose builds (web, locust)."""
+        require_engine(self.docker)
+        if self.settings.lab_images == "local":
+            build_local_images(self.settings, self.docker, self.console, force=force_local)
+        model = compose_services(self.profiles)
+        # One build per image: the three web replicas share WEB_IMAGE.
+        by_image: dict[str, str] = {}
+        for name in services:
+            svc = model[name]
+            if "build" in svc:
+                by_image.setdefault(svc["image"], name)
+        for image, service in by_image.items():
+            with self.console.status(f"building {image}"):
+                try:
+                    self.docker.compose.build([service], quiet=True)
+                except DockerException as exc:
+                    raise LabError(f"building {image} failed: {_last_line(exc)}") from None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def up(self, services: Sequence[str], timeout_s: int = 240) -> float:
+        """`compose up --wait` for `services`, with a live health table; returns seconds taken."""
+        started = time.monotonic()
+        outcome: dict[str, BaseException | None] = {"error": None}
+
+        def run() -> None:
+            try:
+                self.docker.compose.up(list(services), detach=True, wait=True, wait_timeout=timeout_s,
+                                       pull="never" if self.settings.lab_images == "local" else "missing",
+                                       remove_orphans=False, quiet=True)
+            except BaseException as exc:  # reported in the calling thread
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        with Live(self._health_table(services, started), console=self.console,
+                  refresh_per_second=2, transient=True) as live:
+            while worker.is_alive():
+                worker.join(timeout=1.0)
+                live.update(self._health_table(services, started))
+        if outcome["error"] is not None:
+            exc = outcome["error"]
+            unhealthy = [f"{c.name}: {health_of(c)}" for c in self.containers()
+                         if health_of(c) not in ("healthy", "running")]
+            detail = f" (not healthy: {', '.join(unhealthy)})" if unhealthy else ""
+            raise LabError(f"stack did not become healthy: {_last_line(exc)}{detail}; see `make logs`")
+        return time.monotonic() - started
+
+    def down(self, volumes: bool = False) -> None:
+        require_engine(self.docker)
+        self.docker.compose.down(remove_orphans=True, volumes=volumes, timeout=20, quiet=True)
+
+    def containers(self, services: Sequence[str] | None = None) -> list[Container]:
+        return self.docker.compose.ps(services=list(services) if services else None, all=True)
+
+    def logs(self, services: Sequence[str], follow: bool = True, tail: int = 100) -> Iterable[tuple[str, bytes]]:
+        return self.docker.compose.logs(list(services) or None, follow=follow, tail=str(tail), stream=True)
+
+    # -- views ----------------------------------------------------------------------------------
+    def _health_table(self, services: Sequence[str], started: float) -> Table:
+        table = Table(title=f"waiting for healthy services ({time.monotonic() - started:.0f} s)")
+        table.add_column("service")
+        table.add_column("state")
+        by_service = {c.config.labels.get("com.docker.compose.service"): c for c in self._safe_ps()}
+        for name in services:
+            container = by_service.get(name)
+            state = health_of(container) if container else "creating"
+            style = "green" if state in ("healthy", "running") else "yellow"
+            table.add_row(name, f"[{style}]{state}[/]")
+        return table
+
+    def _safe_ps(self) -> list[Container]:
+        try:
+            return self.containers()
+        except DockerException:
+            return []
+
+
+def health_of(container: Container) -> str:
+    """healthy / unhealthy / starting for containers with a healthcheck, else their status."""
+    state = container.state
+    if state.health is not None and state.status == "running":
+        return str(state.health.status)
+    return str(state.status)
+
+
+def _last_line(exc: BaseException) -> str:
+    text: Any = getattr(exc, "stderr", None) or str(exc)
+    lines = [line for line in str(text).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__

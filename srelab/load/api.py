@@ -1,0 +1,315 @@
+"""Public API of the load harness: what the CLI, the bench and the chaos runner call.
+
+Stable contract (other packages code against it):
+
+    from srelab.load import LoadSpec, run_load, SecondBucket, LoadResult
+
+    spec = LoadSpec(scenario="mixed", users=10, duration_s=60)
+    result = run_load(spec, out_dir, on_second=print_bucket, stop_event=event)
+    result.timeline            # list[SecondBucket], one per second of the run
+    result.write_records()     # every POST attempt (idempotency key, status, id, replica, time)
+    result.acknowledged_writes()  # the 2xx POSTs with an id: what a write audit reads back
+
+How it runs: Locust runs in a child process (``python -m locust -f loadtest/locustfile.py
+--headless``); an event hook in the locustfile appends one line per request (``events.tsv``)
+and one JSON line per POST (``writes.jsonl``). This process tails those files, builds 1 s
+buckets from the per-request events (bucketed by completion time) and samples the child's CPU.
+No gevent monkey-patching happens in the caller's process, so ``run_load`` can be called from a
+plain thread while another thread injects faults.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Scenario(StrEnum):
+    """Which users run. ``hey-get``/``hey-post`` replay the original challenge's runs."""
+
+    MIXED = "mixed"  # readers and writers, weights reader_weight:writer_weight
+    READ = "read"  # readers only: GET /items and GET /items/<id> of ids seen
+    WRITE = "write"  # writers only: POST /items, one Idempotency-Key per logical write
+    LIST = "list"  # GET /items only, no think time (what wrk and the bench measure)
+    HEY_GET = "hey-get"  # `hey -n 100000 -c 10 GET /items`, scaled down
+    HEY_POST = "hey-post"  # `hey -n 10000 -c 10 -m POST /items`, scaled down
+
+
+class Shape(StrEnum):
+    """Load shapes (LoadTestShape classes in loadtest/locustfile.py)."""
+
+    STEADY = "steady"  # ramp to `users` at `spawn_rate`, hold until duration_s
+    STEP = "step"  # `steps` equal steps of users/steps, each duration_s/steps long
+    SPIKE = "spike"  # users/4 for the first third, `users` for the middle third, users/4 after
+
+
+class FailureKind(StrEnum):
+    """Why a request failed. Every failed request gets exactly one kind."""
+
+    CONN_REFUSED = "conn_refused"
+    CONN_RESET = "conn_reset"
+    HTTP_502 = "http_502"
+    HTTP_503 = "http_503"
+    HTTP_504 = "http_504"
+    TIMEOUT = "timeout"
+    HTTP_4XX = "http_4xx"  # any other 4xx (404 from the proxy when no replica is in rotation)
+    HTTP_5XX = "http_5xx"  # any other 5xx
+    OTHER = "other"  # other exceptions, or a 2xx whose body failed validation
+
+
+FAILURE_KINDS: tuple[str, ...] = tuple(k.value for k in FailureKind)
+
+# Endpoint names used in events, the timeline and the summary.
+EP_LIST = "GET /items"
+EP_GET = "GET /items/<id>"
+EP_POST = "POST /items"
+ENDPOINTS: tuple[str, ...] = (EP_LIST, EP_GET, EP_POST)
+
+# The original challenge's request counts (hey -n) and concurrency (hey -c).
+HEY_GET_REQUESTS = 100_000
+HEY_POST_REQUESTS = 10_000
+HEY_CONCURRENCY = 10
+
+
+class LoadSpec(BaseModel):
+    """What to run. Every run is bounded in time (duration_s) and optionally in requests."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    scenario: Scenario = Scenario.MIXED
+    users: int = Field(10, ge=1, le=500, description="concurrent simulated users (peak for shapes)")
+    spawn_rate: float = Field(10.0, gt=0, le=500, description="users started per second")
+    duration_s: float = Field(30.0, gt=0, le=3600, description="hard time bound of the load phase")
+    requests: int | None = Field(
+        None, ge=1, le=1_000_000, description="stop after this many requests (hey -n); None: time only"
+    )
+    shape: Shape = Shape.STEADY
+    steps: int = Field(4, ge=1, le=20, description="number of steps of the step shape")
+    reader_weight: int = Field(4, ge=0, le=100)
+    writer_weight: int = Field(1, ge=0, le=100)
+    wait_min_s: float = Field(0.0, ge=0, le=60, description="think time between tasks, lower bound")
+    wait_max_s: float = Field(0.0, ge=0, le=60, description="think time between tasks, upper bound")
+    timeout_s: float = Field(5.0, gt=0, le=60, description="per-request connect and read timeout")
+    write_retries: int = Field(
+        0, ge=0, le=5, description="client retries of a failed POST with the same Idempotency-Key"
+    )
+    host: str | None = Field(None, description="base URL; None: settings.proxy_url")
+    target_hosts: tuple[str, ...] = Field(
+        (), description="optional base URLs users are spread over (round-robin); overrides host"
+    )
+    label: str = Field("", max_length=80, description="free text recorded in summary.json")
+
+    @model_validator(mode="after")
+    def _check(self) -> LoadSpec:
+        if self.wait_max_s < self.wait_min_s:
+            raise ValueError("wait_max_s must be >= wait_min_s")
+        if self.scenario == Scenario.MIXED and self.reader_weight + self.writer_weight == 0:
+            raise ValueError("reader_weight + writer_weight must be > 0")
+        return self
+
+    @classmethod
+    def preset(cls, name: str, scale: float = 10.0, **overrides: object) -> LoadSpec:
+        """The challenge's runs as request-count-bounded specs, divided by `scale` (>= 1).
+
+        ``hey-get``: 100,000 GET /items / scale; ``hey-post``: 10,000 POST /items / scale;
+        both with 10 concurrent users started at once and no think time.
+        """
+        from srelab.load.presets import preset_spec
+
+        return preset_spec(name, scale, **overrides)
+
+
+class LatencyStats(BaseModel):
+    """Latency of a set of requests in milliseconds (nearest-rank percentiles); None if empty."""
+
+    count: int = 0
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    max_ms: float | None = None
+    mean_ms: float | None = None
+
+
+class EndpointSecond(BaseModel):
+    requests: int = 0
+    successes: int = 0
+    failures: dict[str, int] = Field(default_factory=dict)  # kind -> count (non-zero only)
+    latency: LatencyStats = Field(default_factory=LatencyStats)
+
+
+class SecondBucket(BaseModel):
+    """One second of the run: requests that *completed* in [t, t + 1)."""
+
+    second: int  # 0-based index from the start of the load phase
+    t: float  # epoch seconds of the bucket's start
+    requests: int = 0
+    successes: int = 0
+    failures: dict[str, int] = Field(default_factory=lambda: dict.fromkeys(FAILURE_KINDS, 0))
+    latency: LatencyStats = Field(default_factory=LatencyStats)  # all requests of the second
+    endpoints: dict[str, EndpointSecond] = Field(default_factory=dict)
+    served_by: dict[str, int] = Field(default_factory=dict)  # X-Served-By -> responses
+    generator_cpu: float | None = None  # Locust process CPU % of one core during the second
+    users: int | None = None  # simulated users alive (when known)
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failures.values())
+
+
+class EndpointSummary(BaseModel):
+    requests: int = 0
+    successes: int = 0
+    failures: dict[str, int] = Field(default_factory=dict)
+    rps: float = 0.0
+    latency: LatencyStats = Field(default_factory=LatencyStats)
+
+
+class CpuSummary(BaseModel):
+    """Load-generator CPU (percent of one core), sampled once per second."""
+
+    samples: int = 0
+    mean: float | None = None
+    max: float | None = None
+    seconds_over: int = 0  # seconds at or above `threshold`
+    threshold: float = 90.0
+    saturated: bool = False  # sustained: seconds_over >= max(3, 20 % of the samples)
+
+
+class WriteRecord(BaseModel):
+    """One POST /items attempt, as written to writes.jsonl."""
+
+    t: float  # epoch seconds when the response (or error) came back
+    key: str  # Idempotency-Key (the same for every attempt of one logical write)
+    attempt: int = 1
+    status: int = 0  # HTTP status, 0 when no response
+    id: str | None = None  # id from the response body
+    replica: str | None = None  # X-Served-By
+    latency_ms: float | None = None
+    error: str | None = None  # failure kind when not acknowledged
+
+    @property
+    def acknowledged(self) -> bool:
+        return 200 <= self.status < 300 and self.id is not None and self.error is None
+
+
+class Thresholds(BaseModel):
+    """Limits a run must meet; None means not checked."""
+
+    max_error_rate: float | None = Field(None, ge=0, le=1)  # failed / requests
+    p95_ms: float | None = Field(None, gt=0)
+    p99_ms: float | None = Field(None, gt=0)
+    min_rps: float | None = Field(None, ge=0)
+
+
+class Breach(BaseModel):
+    name: str  # e.g. "p95_ms"
+    limit: float
+    actual: float | None
+    message: str
+
+
+StopReason = Literal["duration", "requests", "stop_event", "generator_exit", "hard_timeout"]
+
+
+class LoadResult(BaseModel):
+    """What a run measured; also written to out_dir/summary.json (without the timeline)."""
+
+    spec: LoadSpec
+    host: str
+    out_dir: Path
+    started_at: float  # epoch of the first bucket
+    ended_at: float
+    duration_s: float  # seconds from start to the last completed request
+    requests: int
+    successes: int
+    failures: dict[str, int]
+    error_rate: float
+    rps: float
+    latency: LatencyStats
+    endpoints: dict[str, EndpointSummary]
+    served_by: dict[str, int]
+    generator_cpu: CpuSummary
+    valid: bool
+    invalid_reasons: list[str] = Field(default_factory=list)
+    stop_reason: StopReason
+    locust_exit_code: int | None = None
+    timeline: list[SecondBucket] = Field(default_factory=list, exclude=True)
+    files: dict[str, str] = Field(default_factory=dict)  # role -> file name in out_dir
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failures.values())
+
+    @property
+    def writes_path(self) -> Path:
+        return self.out_dir / "writes.jsonl"
+
+    def write_records(self) -> Iterator[WriteRecord]:
+        """Every POST attempt of the run, in completion order."""
+        yield from read_write_log(self.writes_path)
+
+    def acknowledged_writes(self) -> list[WriteRecord]:
+        """POSTs answered 2xx with an id: each must be readable back (GET /items/<id>)."""
+        return [w for w in self.write_records() if w.acknowledged]
+
+
+def read_write_log(path: Path) -> Iterator[WriteRecord]:
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield WriteRecord.model_validate(json.loads(line))
+
+
+def run_load(
+    spec: LoadSpec,
+    out_dir: Path,
+    on_second: Callable[[SecondBucket], None] | None = None,
+    stop_event: threading.Event | None = None,
+    *,
+    allowed_hosts: Iterable[str] = (),
+    html: bool = True,
+) -> LoadResult:
+    """Run `spec` against the lab (blocking) and write its results folder.
+
+    out_dir (created) receives: events.tsv (one line per request), writes.jsonl (one per POST),
+    timeline.csv / timeline.json (1 s buckets), summary.json, Locust's CSVs (locust_stats.csv,
+    locust_failures.csv, locust_stats_history.csv) and report.html, and locust.log.
+
+    on_second is called from the calling thread for every completed second, in order, about
+    1.5 s after the second ended (and for the remaining seconds at the end). stop_event, when
+    set, stops the load (Locust gets SIGTERM; in-flight requests finish within timeout_s).
+
+    The target must be loopback (or the proxy URL from settings); `allowed_hosts` adds hosts the
+    caller vouches for (the bench passes the lab's own container IPs). Anything else raises
+    LoadError (a LabError) before any request is sent. Bad specs raise pydantic's
+    ValidationError at construction.
+    """
+    from srelab.load.runner import run
+
+    return run(
+        spec,
+        Path(out_dir),
+        on_second=on_second,
+        stop_event=stop_event,
+        allowed_hosts=tuple(allowed_hosts),
+        html=html,
+    )
+
+
+def percentile(sorted_values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100) of an ascending list; None when empty."""
+    if not sorted_values:
+        return None
+    if q <= 0:
+        return sorted_values[0]
+    rank = math.ceil(q / 100.0 * len(sorted_values))
+    return sorted_values[min(max(rank, 1), len(sorted_values)) - 1]

@@ -10,6 +10,7 @@ import importlib
 import sys
 
 import typer
+from python_on_whales.exceptions import DockerException
 from rich.console import Console
 
 from srelab.errors import LabError
@@ -47,6 +48,11 @@ def main() -> None:
         app(standalone_mode=False)
     except LabError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
+    except DockerException as exc:
+        # A docker/compose command failed: its last stderr line says why.
+        lines = [line for line in (exc.stderr or str(exc)).splitlines() if line.strip()]
+        err.print(f"[bold red]docker error:[/] {lines[-1] if lines else exc}", highlight=False)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -35,8 +35,8 @@ def up(profile: ProfileOpt = None,
     settings = get_settings()
     profiles = resolve_profiles(profile if profile else DEFAULT_PROFILES)
     started = time.monotonic()
-    if ensure_secrets():
-        console.print(f"created {SECRETS_ENV.relative_to(SECRETS_ENV.parents[1])} with random secrets")
+    if added := ensure_secrets():
+        console.print(f"{SECRETS_ENV.relative_to(SECRETS_ENV.parents[1])}: generated {', '.join(added)}")
     stack = Stack(settings, profiles, console)
     require_engine(stack.docker)
     plan = plan_services(settings, profiles)

@@ -192,11 +192,21 @@ class WriteRecord(BaseModel):
     id: str | None = None  # id from the response body
     replica: str | None = None  # X-Served-By
     latency_ms: float | None = None
-    error: str | None = None  # failure kind when not acknowledged
+    error: str | None = None  # error text when not acknowledged ("ConnectionRefusedError: ...")
 
     @property
     def acknowledged(self) -> bool:
         return 200 <= self.status < 300 and self.id is not None and self.error is None
+
+    @property
+    def kind(self) -> str | None:
+        """Failure kind (FailureKind value) of this attempt; None when acknowledged."""
+        if self.acknowledged:
+            return None
+        from srelab.load.timeline import classify
+
+        exc_type, _, exc_msg = (self.error or "").partition(": ")
+        return classify(self.status, exc_type, exc_msg) or FailureKind.OTHER.value
 
 
 class Thresholds(BaseModel):
@@ -240,6 +250,7 @@ class LoadResult(BaseModel):
     invalid_reasons: list[str] = Field(default_factory=list)
     stop_reason: StopReason
     locust_exit_code: int | None = None
+    locust_reported: dict[str, int] | None = None  # Locust's own Aggregated counts, cross-check
     timeline: list[SecondBucket] = Field(default_factory=list, exclude=True)
     files: dict[str, str] = Field(default_factory=dict)  # role -> file name in out_dir
 

@@ -57,15 +57,20 @@ def test_secrets_are_generated_once_and_never_overwritten(tmp_path: Path) -> Non
     template = tmp_path / ".env.example"
     template.write_text("# comment=\nREDIS_PASSWORD=\nGRAFANA_ADMIN_USER=admin\n")
     target = tmp_path / ".env"
-    assert ensure_secrets(target, template) is True
+    assert ensure_secrets(target, template) == ["REDIS_PASSWORD", "GRAFANA_ADMIN_USER"]
     values = dict(line.split("=", 1) for line in target.read_text().splitlines() if "=" in line
                   and not line.startswith("#"))
     assert len(values["REDIS_PASSWORD"]) >= 24
     assert values["GRAFANA_ADMIN_USER"] == "admin"
     assert target.stat().st_mode & 0o077 == 0
     before = target.read_text()
-    assert ensure_secrets(target, template) is False
+    assert ensure_secrets(target, template) == []
     assert target.read_text() == before
+    # A secret added to the template later is appended; existing values stay as they were.
+    template.write_text(template.read_text() + "ELASTIC_PASSWORD=\n")
+    assert ensure_secrets(target, template) == ["ELASTIC_PASSWORD"]
+    assert target.read_text().startswith(before)
+    assert len(target.read_text().splitlines()[-1]) > len("ELASTIC_PASSWORD=") + 20
 
 
 def test_profiles_resolve_and_reject_unknown_names() -> None:

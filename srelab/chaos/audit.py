@@ -1,0 +1,168 @@
+"""Write audit: every acknowledged POST is read back after the run, duplicates are counted.
+
+- lost: an id answered 2xx to a POST that GET /items/<id> (through the proxy) answers 404.
+- unverified: ids that could not be read back (errors other than 404 after retries).
+- duplicate_keys: Idempotency-Keys whose acknowledged answers carry more than one distinct id.
+- listed_twice: ids that GET /items (newest first, paged) lists more than once, scanning back to
+  the run's start (bounded by max_list_pages).
+- missing_from_list: acknowledged ids of the run that a complete scan did not list.
+
+Reads use bounded concurrency and only the proxy URL (loopback).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from urllib.parse import urljoin
+
+import requests
+from pydantic import BaseModel, Field
+
+from srelab.load import WriteRecord
+
+PAGE_LIMIT = 500
+EXAMPLES = 20  # ids/keys kept in the journal per finding
+
+
+class AuditResult(BaseModel):
+    posts: int = 0  # POST attempts recorded by the load
+    acknowledged_posts: int = 0  # of which answered 2xx with an id
+    acknowledged: int = 0  # distinct acknowledged ids
+    keys: int = 0  # distinct Idempotency-Keys with an acknowledged answer
+    read_ok: int = 0
+    lost: int = 0
+    lost_ids: list[str] = Field(default_factory=list)
+    unverified: int = 0
+    unverified_ids: list[str] = Field(default_factory=list)
+    duplicate_keys: int = 0
+    duplicate_examples: dict[str, list[str]] = Field(default_factory=dict)
+    listed: int = 0
+    list_pages: int = 0
+    list_complete: bool = False  # the scan reached items older than the run (or the end)
+    listed_twice: int = 0
+    listed_twice_ids: list[str] = Field(default_factory=list)
+    missing_from_list: int = 0
+    missing_from_list_ids: list[str] = Field(default_factory=list)
+    duration_s: float = 0.0
+    error: str | None = None
+
+
+def duplicate_keys(records: Iterable[WriteRecord]) -> dict[str, list[str]]:
+    """Idempotency-Key -> distinct ids, for keys acknowledged with more than one id."""
+    ids_by_key: dict[str, set[str]] = defaultdict(set)
+    for record in records:
+        if record.acknowledged and record.id is not None:
+            ids_by_key[record.key].add(record.id)
+    return {key: sorted(ids) for key, ids in ids_by_key.items() if len(ids) > 1}
+
+
+Fetcher = Callable[[str], int]  # id -> HTTP status of GET /items/<id> (0: no response)
+
+
+def http_fetcher(base_url: str, timeout_s: float = 5.0) -> Fetcher:
+    local = threading.local()
+
+    def fetch(item_id: str) -> int:
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
+        try:
+            return session.get(f"{base_url}/items/{item_id}", timeout=timeout_s).status_code
+        except requests.RequestException:
+            return 0
+
+    return fetch
+
+
+def read_back(ids: Iterable[str], fetch: Fetcher, concurrency: int = 8, attempts: int = 5,
+              pause_s: float = 0.5) -> tuple[list[str], list[str], list[str]]:
+    """(found, lost, unverified): 404 twice is lost; no 200/404 after `attempts` is unverified."""
+
+    def one(item_id: str) -> tuple[str, str]:
+        not_found = 0
+        for attempt in range(attempts):
+            status = fetch(item_id)
+            if status == 200:
+                return item_id, "found"
+            if status == 404:
+                not_found += 1
+                if not_found >= 2:
+                    return item_id, "lost"
+            if attempt + 1 < attempts:
+                time.sleep(pause_s)
+        return item_id, "lost" if not_found and not_found == attempts else "unverified"
+
+    found, lost, unverified = [], [], []
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="audit") as pool:
+        for item_id, outcome in pool.map(one, list(ids)):
+            {"found": found, "lost": lost, "unverified": unverified}[outcome].append(item_id)
+    return found, lost, unverified
+
+
+def _created_epoch(item: dict[str, object]) -> float | None:
+    try:
+        return datetime.fromisoformat(str(item["created_at"])).timestamp()
+    except (KeyError, ValueError):
+        return None
+
+
+def scan_list(base_url: str, since: float, max_pages: int, timeout_s: float = 10.0,
+              session: requests.Session | None = None) -> tuple[list[str], int, bool]:
+    """Ids GET /items lists (newest first) back to `since`: (ids, pages, complete)."""
+    session = session or requests.Session()
+    url = f"{base_url}/items?limit={PAGE_LIMIT}"
+    ids: list[str] = []
+    pages = 0
+    while pages < max_pages:
+        response = session.get(url, timeout=timeout_s)
+        response.raise_for_status()
+        page = response.json()
+        pages += 1
+        ids.extend(str(item["id"]) for item in page)
+        created = [_created_epoch(item) for item in page]
+        if page and all(c is not None and c < since for c in created):
+            return ids, pages, True
+        nxt = response.links.get("next", {}).get("url")
+        if not nxt:
+            return ids, pages, True
+        url = urljoin(base_url + "/", nxt)
+    return ids, pages, False
+
+
+def audit_writes(records: list[WriteRecord], base_url: str, since: float, concurrency: int = 8,
+                 max_list_pages: int = 100, fetch: Fetcher | None = None) -> AuditResult:
+    started = time.monotonic()
+    result = AuditResult(posts=len(records))
+    acked = [r for r in records if r.acknowledged and r.id is not None]
+    result.acknowledged_posts = len(acked)
+    ids = sorted({r.id for r in acked if r.id is not None})
+    result.acknowledged = len(ids)
+    result.keys = len({r.key for r in acked})
+    dups = duplicate_keys(records)
+    result.duplicate_keys = len(dups)
+    result.duplicate_examples = dict(list(dups.items())[:EXAMPLES])
+    found, lost, unverified = read_back(ids, fetch or http_fetcher(base_url), concurrency)
+    result.read_ok = len(found)
+    result.lost, result.lost_ids = len(lost), lost[:EXAMPLES]
+    result.unverified, result.unverified_ids = len(unverified), unverified[:EXAMPLES]
+    if max_list_pages > 0:
+        try:
+            listed, pages, complete = scan_list(base_url, since - 5.0, max_list_pages)
+        except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+            result.error = f"listing failed: {type(exc).__name__}: {exc}"
+        else:
+            counts = Counter(listed)
+            twice = sorted(i for i, n in counts.items() if n > 1)
+            result.listed, result.list_pages, result.list_complete = len(listed), pages, complete
+            result.listed_twice, result.listed_twice_ids = len(twice), twice[:EXAMPLES]
+            if complete:
+                missing = sorted(set(found) - set(counts))
+                result.missing_from_list = len(missing)
+                result.missing_from_list_ids = missing[:EXAMPLES]
+    result.duration_s = round(time.monotonic() - started, 3)
+    return result

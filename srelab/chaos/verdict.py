@@ -1,0 +1,168 @@
+"""Verdicts: the hypothesis per phase, recovery goals, the write audit, the restore; overall.
+
+Overall passes only when every part passes. The exit code follows it: 0 pass, 1 fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from pydantic import BaseModel, Field
+
+from srelab.chaos.model import Hypothesis, Recovery
+from srelab.chaos.timeline import PhaseStats
+from srelab.chaos.timeline import Recovery as RecoveryFigures
+
+
+class Verdict(BaseModel):
+    passed: bool
+    reasons: list[str] = Field(default_factory=list)  # why it failed (empty when passed)
+    notes: list[str] = Field(default_factory=list)  # what was checked or skipped
+
+    @property
+    def label(self) -> str:
+        return "PASS" if self.passed else "FAIL"
+
+
+class Verdicts(BaseModel):
+    before: Verdict
+    during: Verdict
+    after: Verdict
+    recovery: Verdict
+    audit: Verdict
+    restore: Verdict
+    overall: Verdict
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.overall.passed else 1
+
+
+def check_phase(stats: PhaseStats, hyp: Hypothesis) -> Verdict:
+    """The hypothesis on one phase's aggregate; a phase without data fails."""
+    if stats.seconds == 0 or stats.requests == 0:
+        return Verdict(passed=False, reasons=[f"no data in the {stats.phase} phase"])
+    reasons, notes = [], []
+    if hyp.max_error_rate is not None:
+        notes.append(f"error rate {stats.error_rate:.2%} (max {hyp.max_error_rate:.2%})")
+        if stats.error_rate > hyp.max_error_rate:
+            reasons.append(f"error rate {stats.error_rate:.2%} > {hyp.max_error_rate:.2%} "
+                           f"({stats.failed}/{stats.requests})")
+    if hyp.p95_ms is not None:
+        if stats.p95_ms is None:
+            reasons.append("no latency measured")
+        else:
+            notes.append(f"p95 <= {stats.p95_ms:.0f} ms (max {hyp.p95_ms:g})")
+            if stats.p95_ms > hyp.p95_ms:
+                reasons.append(f"p95 {stats.p95_ms:.0f} ms > {hyp.p95_ms:g} ms")
+    if hyp.min_rps is not None:
+        notes.append(f"{stats.rps:.1f} req/s (min {hyp.min_rps:g})")
+        if stats.rps < hyp.min_rps:
+            reasons.append(f"{stats.rps:.1f} req/s < {hyp.min_rps:g} req/s")
+    for kind, limit in sorted(hyp.max_failures.items()):
+        count = stats.failures.get(kind, 0)
+        notes.append(f"{kind} {count} (max {limit})")
+        if count > limit:
+            reasons.append(f"{count} {kind} failures > {limit}")
+    return Verdict(passed=not reasons, reasons=reasons, notes=notes)
+
+
+class RotationFigures(BaseModel):
+    """When a restored/restarted target was healthy again and answered through the proxy."""
+
+    fault: int
+    service: str
+    reference: str = ""  # what the seconds count from ("container start", "unpause", ...)
+    ref_t: float | None = None
+    healthy_s: float | None = None
+    back_in_rotation_s: float | None = None
+    since_restore_s: float | None = None  # back in rotation, counted from the restore action
+    timeline_back_in_rotation_s: float | None = None  # first 1 s bucket served by it (web only)
+    error: str | None = None
+
+
+def check_recovery(goals: Recovery, figures: Sequence[RecoveryFigures],
+                   rotations: Sequence[RotationFigures]) -> Verdict:
+    reasons, notes = [], []
+    for fig in figures:
+        if goals.max_time_to_recover_s is not None:
+            if not fig.recovered or fig.time_to_recover_s is None:
+                reasons.append(f"fault {fig.fault}: the hypothesis never held again")
+            elif fig.time_to_recover_s > goals.max_time_to_recover_s:
+                reasons.append(f"fault {fig.fault}: recovered after {fig.time_to_recover_s:g} s "
+                               f"> {goals.max_time_to_recover_s:g} s")
+            else:
+                notes.append(f"fault {fig.fault}: recovered after {fig.time_to_recover_s:g} s")
+    for rot in rotations:
+        if goals.max_back_in_rotation_s is not None:
+            if rot.back_in_rotation_s is None:
+                reasons.append(f"{rot.service}: never seen back in rotation"
+                               + (f" ({rot.error})" if rot.error else ""))
+            elif rot.back_in_rotation_s > goals.max_back_in_rotation_s:
+                reasons.append(f"{rot.service}: back in rotation {rot.back_in_rotation_s:.2f} s after "
+                               f"{rot.reference} > {goals.max_back_in_rotation_s:g} s")
+            else:
+                notes.append(f"{rot.service}: back in rotation {rot.back_in_rotation_s:.2f} s after "
+                             f"{rot.reference}")
+        if goals.max_healthy_s is not None:
+            if rot.healthy_s is None:
+                reasons.append(f"{rot.service}: never healthy again")
+            elif rot.healthy_s > goals.max_healthy_s:
+                reasons.append(f"{rot.service}: healthy {rot.healthy_s:.2f} s after {rot.reference} "
+                               f"> {goals.max_healthy_s:g} s")
+    if not (goals.max_time_to_recover_s or goals.max_back_in_rotation_s or goals.max_healthy_s):
+        notes.append("no recovery goals set: figures reported only")
+    return Verdict(passed=not reasons, reasons=reasons, notes=notes)
+
+
+def check_audit(audit: Mapping[str, object] | None, fail_on_duplicates: bool) -> Verdict:
+    """Acknowledged writes lost always fail; duplicates fail when asked; unverified reads fail."""
+    if audit is None:
+        return Verdict(passed=True, notes=["write audit disabled"])
+    reasons, notes = [], []
+    acked = int(audit.get("acknowledged", 0))  # type: ignore[call-overload]
+    lost = int(audit.get("lost", 0))  # type: ignore[call-overload]
+    unverified = int(audit.get("unverified", 0))  # type: ignore[call-overload]
+    dup_keys = int(audit.get("duplicate_keys", 0))  # type: ignore[call-overload]
+    dup_listed = int(audit.get("listed_twice", 0))  # type: ignore[call-overload]
+    notes.append(f"{acked} acknowledged writes read back")
+    if lost:
+        reasons.append(f"{lost} acknowledged write(s) lost")
+    if unverified:
+        reasons.append(f"{unverified} acknowledged write(s) could not be read back (unverified)")
+    duplicates = dup_keys + dup_listed
+    if duplicates:
+        text = f"{dup_keys} Idempotency-Key(s) with several ids, {dup_listed} item(s) listed twice"
+        (reasons if fail_on_duplicates else notes).append(text)
+    return Verdict(passed=not reasons, reasons=reasons, notes=notes)
+
+
+def check_restore(problems: Sequence[str], verified: bool) -> Verdict:
+    if problems or not verified:
+        return Verdict(passed=False, reasons=list(problems) or ["restore not verified"])
+    return Verdict(passed=True, notes=["every target running, healthy and reconnected"])
+
+
+def overall(parts: Mapping[str, Verdict], aborted: str | None = None,
+            extra_reasons: Sequence[str] = ()) -> Verdict:
+    reasons = [f"{name}: {reason}" for name, part in parts.items() for reason in part.reasons]
+    if aborted:
+        reasons.insert(0, f"aborted: {aborted}")
+    reasons.extend(extra_reasons)
+    return Verdict(passed=not reasons, reasons=reasons)
+
+
+def decide(phases: Mapping[str, PhaseStats], steady: Hypothesis, during: Hypothesis, goals: Recovery,
+           figures: Sequence[RecoveryFigures], rotations: Sequence[RotationFigures],
+           audit: Mapping[str, object] | None, fail_on_duplicates: bool,
+           restore_problems: Sequence[str], restore_verified: bool,
+           aborted: str | None = None, extra_reasons: Sequence[str] = ()) -> Verdicts:
+    parts = {
+        "before": check_phase(phases["before"], steady),
+        "during": check_phase(phases["during"], during),
+        "after": check_phase(phases["after"], steady),
+        "recovery": check_recovery(goals, figures, rotations),
+        "audit": check_audit(audit, fail_on_duplicates),
+        "restore": check_restore(restore_problems, restore_verified),
+    }
+    return Verdicts(**parts, overall=overall(parts, aborted, extra_reasons))

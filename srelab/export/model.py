@@ -1,0 +1,604 @@
+"""Compose model + parameters -> the values the Kubernetes templates lay out.
+
+Everything a manifest says about the items service or Redis (image, port, environment, limits,
+probes, grace period, user, read-only root, tmpfs, config files) is read here from the resolved
+compose model; params only add zones, bounds, requests, registry and domain. The result is plain
+data (dicts and lists) handed to the jinja2 templates in k8s-export/templates/.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from srelab.compose_model import WEB_ROLE_LABEL, ZONE_LABEL
+from srelab.errors import LabError
+from srelab.export.inputs import Inputs
+from srelab.export.params import Params
+
+# Namespaces: one per tier, plus the ingress controller's.
+NS_BACKEND = "backend"
+NS_DATA = "data"
+NS_MONITORING = "monitoring"
+NS_INGRESS = "traefik"
+NAMESPACES = (NS_INGRESS, NS_BACKEND, NS_DATA, NS_MONITORING)
+
+# Node labels set by Terraform (k8s-export/terraform/node_pools.tf); tests check both agree.
+POOL_LABEL = "srelab.io/pool"
+TIER_LABEL = "srelab.io/tier"
+ZONE_TOPOLOGY = "topology.kubernetes.io/zone"
+
+APP = "items"
+PART_OF = {"app.kubernetes.io/part-of": "srelab"}
+# READ serves GET, WRITE serves POST; each has its headless Service.
+ROLES = {
+    "read": {"method": "GET", "service": "backend-read"},
+    "write": {"method": "POST", "service": "backend-write"},
+}
+PRESTOP_SECONDS = 5
+SCRAPE_INTERVAL = "15s"
+REDIS_SERVICE = "redis"
+EXPORTER_PORT = 9121
+
+# Labels the Helm charts put on their pods (used by NetworkPolicies).
+CHART_POD_LABELS = {
+    "traefik": {"app.kubernetes.io/name": "traefik"},
+    "prometheus": {"app.kubernetes.io/name": "prometheus"},
+    "grafana": {"app.kubernetes.io/name": "grafana"},
+    "loki": {"app.kubernetes.io/name": "loki"},
+}
+GRAFANA_SERVICE = "grafana"
+GRAFANA_PORT = 80
+GRAFANA_CONTAINER_PORT = 3000
+TRAEFIK_PORTS = {"web": 8000, "websecure": 8443, "metrics": 9100}
+
+
+def duration_seconds(value: str | int | float | None, default: float = 0) -> float:
+    """Compose durations ("2s", "1m30s", "500ms") in seconds."""
+    if value is None:
+        return default
+    if isinstance(value, int | float):
+        return float(value)
+    total = 0.0
+    for number, unit in re.findall(r"([0-9.]+)(ms|us|ns|h|m|s)", value):
+        total += float(number) * {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}[unit]
+    return total
+
+
+def whole_seconds(value: str | int | float | None, default: float = 1) -> int:
+    return max(1, math.ceil(duration_seconds(value, default)))
+
+
+def cpu_quantity(cpus: float | int | str) -> str:
+    millis = round(float(cpus) * 1000)
+    return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"
+
+
+def memory_quantity(value: int | str) -> str:
+    """Compose resolves memory to bytes ("201326592"); Kubernetes prefers Mi/Gi."""
+    text = str(value).strip()
+    match = re.fullmatch(r"([0-9]+)([kKmMgG])?[bB]?", text)
+    if not match:
+        raise LabError(f"cannot read memory size {value!r} from compose")
+    number = int(match.group(1)) * {None: 1, "k": 2**10, "m": 2**20, "g": 2**30}[
+        (match.group(2) or "").lower() or None
+    ]
+    for unit, size in (("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if number % size == 0:
+            return f"{number // size}{unit}"
+    return str(number)
+
+
+def quantity_value(quantity: str) -> float:
+    """A CPU or memory quantity as a number (cores or bytes), to compare requests with limits."""
+    units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 1e3, "M": 1e6,
+             "G": 1e9, "T": 1e12}
+    match = re.fullmatch(r"([0-9.]+)([a-zA-Z]*)", quantity)
+    if not match:
+        raise LabError(f"not a quantity: {quantity!r}")
+    return float(match.group(1)) * units.get(match.group(2), 1)
+
+
+def split_image(image: str, owner: str) -> tuple[str, str]:
+    """("repo/name", "tag"); refuses untagged and `latest` images."""
+    name, sep, tag = image.rpartition(":")
+    if not sep or "/" in tag:
+        raise LabError(f"{owner}: image {image!r} has no tag; pin one in compose/lab.env")
+    if tag == "latest":
+        raise LabError(f"{owner}: image {image!r} uses `latest`; pin a version in compose/lab.env")
+    return name, tag
+
+
+def tmpfs_size(entry: str) -> tuple[str, str | None]:
+    path, _, options = entry.partition(":")
+    size = None
+    for option in options.split(","):
+        key, _, value = option.partition("=")
+        if key == "size" and value:
+            size = memory_quantity(value)
+    return path, size
+
+
+@dataclass
+class Context:
+    """What the templates see (plus the conversion notes summary.py turns into CONVERSION.md)."""
+
+    params: Params
+    values: dict[str, Any]
+    notes: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+class _Builder:
+    def __init__(self, inputs: Inputs, params: Params) -> None:
+        self.inputs = inputs
+        self.params = params
+        self.services = inputs.services
+        self.notes: dict[str, dict[str, str]] = {}
+        # Compose service name -> DNS name of what replaces it in the cluster.
+        self.dns = {REDIS_SERVICE: f"{REDIS_SERVICE}.{NS_DATA}.svc.cluster.local"}
+
+    def note(self, service: str, key: str, text: str) -> None:
+        self.notes.setdefault(service, {})[key] = text
+
+    # --- environment -----------------------------------------------------------------------
+    def secret_ref(self, name: str) -> dict[str, Any]:
+        return {"name": name, "valueFrom": {"secretKeyRef": {"name": self.params.secret_name, "key": name}}}
+
+    def env_entry(self, owner: str, name: str, value: Any) -> dict[str, Any]:
+        value = "" if value is None else str(value)
+        if value in self.inputs.secrets:
+            var = self.inputs.secrets[value]
+            self.note(owner, f"environment.{name}", f"secretKeyRef {self.params.secret_name}/{var}")
+            return {**self.secret_ref(var), "name": name}
+        if value in self.dns:
+            self.note(owner, f"environment.{name}", f"{value} -> {self.dns[value]}")
+            return {"name": name, "value": self.dns[value]}
+        return {"name": name, "value": value}
+
+    # --- the items service -----------------------------------------------------------------
+    def web_services(self) -> dict[str, dict[str, Any]]:
+        webs = {
+            name: svc for name, svc in sorted(self.services.items())
+            if (svc.get("labels") or {}).get(WEB_ROLE_LABEL) == "web"
+        }
+        if not webs:
+            raise LabError(f"compose has no service labelled {WEB_ROLE_LABEL}=web: nothing to export")
+        return webs
+
+    def web(self) -> dict[str, Any]:
+        webs = self.web_services()
+        zones = {name: (svc.get("labels") or {}).get(ZONE_LABEL) for name, svc in webs.items()}
+        missing = [name for name, zone in zones.items() if not zone]
+        if missing:
+            raise LabError(f"web services without a {ZONE_LABEL} label: {', '.join(missing)}")
+        compose_zones = sorted(set(zones.values()))  # type: ignore[arg-type]
+        if compose_zones != sorted(self.params.zones):
+            raise LabError(
+                f"zones: compose has zones {', '.join(compose_zones)} (label {ZONE_LABEL}) but the "
+                f"parameters map {', '.join(sorted(self.params.zones)) or 'none'}"
+            )
+        first_name, first = next(iter(webs.items()))
+        self._same_everywhere(webs)
+        labels = first.get("labels") or {}
+
+        port = self._traefik_label(labels, "loadbalancer.server.port", first_name)
+        ready_path = self._traefik_label(labels, "loadbalancer.healthcheck.path", first_name)
+        ready_every = whole_seconds(self._traefik_label(labels, "loadbalancer.healthcheck.interval",
+                                                        first_name, "10s"))
+        ready_timeout = whole_seconds(self._traefik_label(labels, "loadbalancer.healthcheck.timeout",
+                                                          first_name, "5s"))
+        health = first.get("healthcheck") or {}
+        test = " ".join(str(p) for p in health.get("test") or [])
+        match = re.search(r"https?://[^/\s'\"]+(/[^\s'\"]*)", test)
+        if not match:
+            raise LabError(f"{first_name}: compose healthcheck has no HTTP URL to take the liveness path from")
+        live_path = match.group(1)
+        if live_path == ready_path:
+            raise LabError(f"{first_name}: liveness ({live_path}) must differ from readiness ({ready_path})")
+        interval = whole_seconds(health.get("interval"), 30)
+        timeout = whole_seconds(health.get("timeout"), 30)
+        start = duration_seconds(health.get("start_period"), 0)
+
+        repo, tag = split_image(first["image"], first_name)
+        image = f"{self.params.gcp.registry}/{repo.rsplit('/', 1)[-1]}:{tag}"
+
+        limits = self._limits(first, first_name)
+        requests = self.params.resources.web.model_dump()
+        self._check_requests(first_name, requests, limits)
+
+        uid, gid = self._user(first, first_name, self.params.run_as_user)
+        grace = whole_seconds(first.get("stop_grace_period"), 10) + PRESTOP_SECONDS
+        tmp_path, tmp_size = tmpfs_size((first.get("tmpfs") or ["/tmp"])[0])
+
+        # REPLICA (= the compose service name) becomes the pod name, ZONE the Deployment's zone.
+        replica_vars, zone_vars = set(), set()
+        env_all = first.get("environment") or {}
+        for var, value in env_all.items():
+            if value in (first_name, first.get("hostname")):
+                replica_vars.add(var)
+                self.note("web", f"environment.{var}", "pod name (downward API fieldRef metadata.name)")
+            elif value == zones[first_name]:
+                zone_vars.add(var)
+                self.note("web", f"environment.{var}", "GCP zone of the Deployment (set per zone)")
+        env: list[dict[str, Any]] = []
+        for var, value in sorted(env_all.items()):
+            if var in replica_vars:
+                env.append({"name": var, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}})
+            elif var in zone_vars:
+                env.append({"name": var, "zone": True})
+            else:
+                env.append(self.env_entry("web", var, value))
+
+        deployments = []
+        for zone_key, gcp_zone in self.params.zones.items():
+            for role, role_spec in ROLES.items():
+                name = f"{APP}-{role}-{zone_key}"
+                pod_labels = {
+                    "app.kubernetes.io/name": APP,
+                    "app.kubernetes.io/component": role,
+                    "srelab.io/zone": zone_key,
+                    **PART_OF,
+                }
+                zone_env = [{"name": e["name"], "value": gcp_zone} if e.get("zone") else e for e in env]
+                deployments.append({
+                    "name": name,
+                    "role": role,
+                    "method": role_spec["method"],
+                    "service": role_spec["service"],
+                    "zone": zone_key,
+                    "gcp_zone": gcp_zone,
+                    "pool": f"backend-{zone_key}",
+                    "labels": pod_labels,
+                    "selector": {k: pod_labels[k] for k in (
+                        "app.kubernetes.io/name", "app.kubernetes.io/component", "srelab.io/zone")},
+                    "env": zone_env,
+                })
+
+        rule = labels.get(self._router_key(labels, "rule"), "PathPrefix(`/`)")
+        middlewares = [
+            m.strip() for m in labels.get(self._router_key(labels, "middlewares"), "").split(",") if m.strip()
+        ]
+        return {
+            "compose_services": list(webs),
+            "image": image,
+            "source_image": first["image"],
+            "port": int(port),
+            "resources": {"requests": requests, "limits": limits},
+            "uid": uid,
+            "gid": gid,
+            "grace": grace,
+            "prestop": PRESTOP_SECONDS,
+            "tmp": {"path": tmp_path, "size": tmp_size},
+            "read_only": bool(first.get("read_only")),
+            "probes": {
+                "startup": {"path": live_path, "period": interval, "timeout": timeout,
+                            "failures": max(1, math.ceil(start / interval)) if start else 3},
+                "readiness": {"path": ready_path, "period": ready_every, "timeout": ready_timeout,
+                              "failures": 1},
+                "liveness": {"path": live_path, "period": self.params.liveness.period_seconds,
+                             "timeout": timeout, "failures": self.params.liveness.failure_threshold},
+            },
+            "deployments": deployments,
+            "rule": rule,
+            "middleware_refs": middlewares,
+        }
+
+    def _router_key(self, labels: dict[str, str], suffix: str) -> str:
+        for key in labels:
+            if key.startswith("traefik.http.routers.") and key.endswith("." + suffix):
+                return key
+        return ""
+
+    def _traefik_label(self, labels: dict[str, str], suffix: str, owner: str, default: str | None = None):
+        for key, value in labels.items():
+            if key.startswith("traefik.http.services.") and key.endswith("." + suffix):
+                return value
+        if default is None:
+            raise LabError(f"{owner}: compose label traefik.http.services.<name>.{suffix} is missing")
+        return default
+
+    def _same_everywhere(self, webs: dict[str, dict[str, Any]]) -> None:
+        """The per-zone Deployments share one template: the replicas may differ only by name/zone."""
+        per_replica = {"hostname", "container_name"}
+        names = list(webs)
+        first = webs[names[0]]
+        for name in names[1:]:
+            other = webs[name]
+            for key in sorted(set(first) | set(other)):
+                if key in per_replica:
+                    continue
+                a, b = first.get(key), other.get(key)
+                if key == "labels":
+                    a = {k: v for k, v in (a or {}).items() if k != ZONE_LABEL}
+                    b = {k: v for k, v in (b or {}).items() if k != ZONE_LABEL}
+                if key == "environment":
+                    a = self._masked_env(names[0], first)
+                    b = self._masked_env(name, other)
+                if a != b:
+                    raise LabError(f"web services {names[0]} and {name} differ in `{key}`; "
+                                   "the export needs them identical apart from name and zone")
+
+    @staticmethod
+    def _masked_env(name: str, svc: dict[str, Any]) -> dict[str, Any]:
+        zone = (svc.get("labels") or {}).get(ZONE_LABEL)
+        out = {}
+        for key, value in (svc.get("environment") or {}).items():
+            out[key] = "<replica>" if value in (name, svc.get("hostname")) else (
+                "<zone>" if value == zone else value)
+        return out
+
+    def _limits(self, svc: dict[str, Any], owner: str) -> dict[str, str]:
+        limits = ((svc.get("deploy") or {}).get("resources") or {}).get("limits") or {}
+        if "cpus" not in limits or "memory" not in limits:
+            raise LabError(f"{owner}: compose sets no deploy.resources.limits (cpus and memory)")
+        return {"cpu": cpu_quantity(limits["cpus"]), "memory": memory_quantity(limits["memory"])}
+
+    @staticmethod
+    def _check_requests(owner: str, requests: dict[str, str], limits: dict[str, str]) -> None:
+        for key in ("cpu", "memory"):
+            if quantity_value(requests[key]) > quantity_value(limits[key]):
+                raise LabError(f"resources: {owner} requests {key} {requests[key]} above its compose "
+                               f"limit {limits[key]}")
+
+    @staticmethod
+    def _user(svc: dict[str, Any], owner: str, default: int) -> tuple[int, int]:
+        user = str(svc.get("user") or "")
+        if not user:
+            return default, default
+        uid, _, gid = user.partition(":")
+        if not uid.isdigit() or (gid and not gid.isdigit()):
+            raise LabError(f"{owner}: compose user {user!r} is not numeric (runAsNonRoot needs a uid)")
+        if int(uid) == 0:
+            raise LabError(f"{owner}: compose runs as root; the export only renders non-root pods")
+        return int(uid), int(gid or uid)
+
+    # --- Redis -----------------------------------------------------------------------------
+    def redis(self) -> dict[str, Any]:
+        svc = self.services.get(REDIS_SERVICE)
+        if svc is None:
+            raise LabError(f"compose has no `{REDIS_SERVICE}` service")
+        repo, tag = split_image(svc["image"], REDIS_SERVICE)
+        limits = self._limits(svc, REDIS_SERVICE)
+        requests = self.params.resources.redis.model_dump()
+        self._check_requests(REDIS_SERVICE, requests, limits)
+        uid, gid = self._user(svc, REDIS_SERVICE, 999)
+
+        env: list[dict[str, Any]] = []
+        args = []
+        auth_var = None
+        for arg in svc.get("command") or []:
+            if str(arg) in self.inputs.secrets:
+                var = self.inputs.secrets[str(arg)]
+                auth_var = auth_var or var
+                args.append(f"$({var})")
+                if all(e["name"] != var for e in env):
+                    env.append(self.secret_ref(var))
+                self.note(REDIS_SERVICE, "command", f"secret argument -> $({var}) from secretKeyRef")
+            else:
+                args.append(str(arg))
+        for key, value in sorted((svc.get("environment") or {}).items()):
+            env.append(self.env_entry(REDIS_SERVICE, key, value))
+
+        config_files = []
+        data_path = None
+        for vol in svc.get("volumes") or []:
+            if vol.get("type") == "bind":
+                key = vol["target"].rsplit("/", 1)[-1]
+                config_files.append({"key": key, "path": vol["target"],
+                                     "text": self.inputs.read_source(vol["source"])})
+            elif vol.get("type") == "volume":
+                data_path = vol["target"]
+        if data_path is None:
+            raise LabError("redis: compose mounts no named volume for its data (AOF)")
+        conf = "\n".join(c["text"] for c in config_files)
+        if not re.search(r"^\s*appendonly\s+yes", conf, re.M):
+            raise LabError("redis: redis.conf does not enable AOF (appendonly yes)")
+        port = 6379
+        match = re.search(r"^\s*port\s+([0-9]+)", conf, re.M)
+        if match:
+            port = int(match.group(1))
+
+        health = svc.get("healthcheck") or {}
+        test = list(health.get("test") or [])
+        if test and test[0] == "CMD-SHELL":
+            probe_cmd = ["sh", "-c", " ".join(test[1:])]
+        elif test and test[0] == "CMD":
+            probe_cmd = [str(t) for t in test[1:]]
+        else:
+            raise LabError("redis: compose healthcheck missing; it becomes the readiness probe")
+        interval = whole_seconds(health.get("interval"), 30)
+        timeout = whole_seconds(health.get("timeout"), 30)
+        start = duration_seconds(health.get("start_period"), 0)
+
+        exporter_svc = self.services.get("redis-exporter")
+        exporter_image = exporter_svc["image"] if exporter_svc else self.inputs.pins["redis-exporter"]
+        split_image(exporter_image, "redis-exporter")
+        # The exporter runs beside Redis (compose runs it as its own service on the backend network).
+        exporter_env: list[dict[str, Any]] = [{"name": "REDIS_ADDR", "value": f"redis://localhost:{port}"}]
+        if auth_var:
+            exporter_env.append({**self.secret_ref(auth_var), "name": "REDIS_PASSWORD"})
+        return {
+            "image": svc["image"],
+            "args": args,
+            "env": env,
+            "port": port,
+            "uid": uid,
+            "gid": gid,
+            "resources": {"requests": requests, "limits": limits},
+            "config": config_files,
+            "config_checksum": _checksum(conf),
+            "data_path": data_path,
+            "storage": self.params.redis.storage,
+            "storage_class": self.params.redis.storage_class,
+            "grace": whole_seconds(svc.get("stop_grace_period"), 10),
+            "probes": {
+                "command": probe_cmd,
+                "period": interval,
+                "timeout": timeout,
+                "failures": int(health.get("retries") or 3),
+                "startup_failures": max(1, math.ceil(start / interval)) if start else 3,
+                "liveness_period": self.params.liveness.period_seconds,
+                "liveness_failures": self.params.liveness.failure_threshold,
+            },
+            "exporter": {
+                "image": exporter_image,
+                "env": exporter_env,
+                "port": EXPORTER_PORT,
+                "resources": {
+                    "requests": self.params.resources.redis_exporter.model_dump(),
+                    "limits": {"cpu": "100m", "memory": "64Mi"},
+                },
+            },
+            "pool": "data",
+            "gcp_zone": self.params.zones[self.params.node_pools.data.zone],
+            "labels": {"app.kubernetes.io/name": REDIS_SERVICE, **PART_OF},
+        }
+
+    # --- Traefik ---------------------------------------------------------------------------
+    def traefik(self, web: dict[str, Any]) -> dict[str, Any]:
+        svc = next((s for s in self.services.values()
+                    if any(str(c).startswith("--providers.file.filename=") for c in s.get("command") or [])),
+                   None)
+        if svc is None:
+            raise LabError("compose has no Traefik service with a file provider (--providers.file.filename)")
+        _, tag = split_image(svc["image"], "traefik")
+        dynamic: dict[str, Any] = {}
+        filename = next(str(c).split("=", 1)[1] for c in svc["command"]
+                        if str(c).startswith("--providers.file.filename="))
+        for vol in svc.get("volumes") or []:
+            target = vol.get("target", "")
+            if vol.get("type") == "bind" and (filename == target or filename.startswith(target + "/")):
+                relative = filename[len(target):].lstrip("/")
+                source = vol["source"] + ("/" + relative if relative else "")
+                dynamic = yaml.safe_load(self.inputs.read_source(source)) or {}
+        defined = ((dynamic.get("http") or {}).get("middlewares")) or {}
+        middlewares = []
+        for ref in web["middleware_refs"]:
+            name, _, provider = ref.partition("@")
+            if provider not in ("", "file"):
+                raise LabError(f"web router middleware {ref!r}: only @file middlewares can be exported")
+            if name not in defined:
+                raise LabError(f"web router middleware {ref!r} is not defined in Traefik's dynamic config")
+            middlewares.append({"name": name, "spec": defined[name]})
+        limits = self._limits(svc, "traefik")
+        requests = self.params.resources.traefik.model_dump()
+        self._check_requests("traefik", requests, limits)
+        return {
+            "tag": tag,
+            "middlewares": middlewares,
+            "resources": {"requests": requests, "limits": limits},
+            "dynamic_routers": sorted(((dynamic.get("http") or {}).get("routers") or {})),
+        }
+
+    # --- NetworkPolicies -------------------------------------------------------------------
+    def network_policies(self, web: dict[str, Any], redis: dict[str, Any]) -> list[dict[str, Any]]:
+        items = {"app.kubernetes.io/name": APP}
+        prom = {"namespace": NS_MONITORING, "pods": CHART_POD_LABELS["prometheus"]}
+        policies = [
+            {"name": "default-deny-ingress", "namespace": ns, "pods": {}, "from": None, "ports": []}
+            for ns in NAMESPACES
+        ]
+        policies += [
+            {"name": "allow-loadbalancer-to-traefik", "namespace": NS_INGRESS,
+             "pods": CHART_POD_LABELS["traefik"], "from": [{"cidr": "0.0.0.0/0"}],
+             "ports": [TRAEFIK_PORTS["web"], TRAEFIK_PORTS["websecure"]]},
+            {"name": "allow-prometheus-to-traefik", "namespace": NS_INGRESS,
+             "pods": CHART_POD_LABELS["traefik"], "from": [prom], "ports": [TRAEFIK_PORTS["metrics"]]},
+            {"name": "allow-traefik-to-items", "namespace": NS_BACKEND, "pods": items,
+             "from": [{"namespace": NS_INGRESS, "pods": CHART_POD_LABELS["traefik"]}],
+             "ports": [web["port"]]},
+            {"name": "allow-prometheus-to-items", "namespace": NS_BACKEND, "pods": items,
+             "from": [prom], "ports": [web["port"]]},
+            {"name": "allow-items-to-redis", "namespace": NS_DATA, "pods": redis["labels"] | {},
+             "from": [{"namespace": NS_BACKEND, "pods": items}], "ports": [redis["port"]]},
+            {"name": "allow-prometheus-to-redis-exporter", "namespace": NS_DATA,
+             "pods": redis["labels"], "from": [prom], "ports": [EXPORTER_PORT]},
+            # Prometheus, Grafana, Loki, Alloy, the operator and kube-state-metrics talk among
+            # themselves; nothing outside the namespace reaches Loki.
+            {"name": "allow-within-monitoring", "namespace": NS_MONITORING, "pods": {},
+             "from": [{"namespace": NS_MONITORING, "pods": {}}], "ports": []},
+            {"name": "allow-traefik-to-grafana", "namespace": NS_MONITORING,
+             "pods": CHART_POD_LABELS["grafana"],
+             "from": [{"namespace": NS_INGRESS, "pods": CHART_POD_LABELS["traefik"]}],
+             "ports": [GRAFANA_CONTAINER_PORT]},
+        ]
+        for policy in policies:
+            policy["pods"] = {k: policy["pods"][k] for k in sorted(policy["pods"])}
+        return policies
+
+    # --- Helm values overrides -------------------------------------------------------------
+    def image_tag(self, service: str) -> str:
+        svc = self.services.get(service)
+        image = svc["image"] if svc else self.inputs.pins[service]
+        return split_image(image, service)[1]
+
+    def helm_overrides(self, traefik: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        p = self.params
+        monitoring_pool = {POOL_LABEL: "monitoring"}
+        spread = {"maxSkew": 1, "topologyKey": ZONE_TOPOLOGY, "whenUnsatisfiable": "DoNotSchedule",
+                  "labelSelector": {"matchLabels": CHART_POD_LABELS["traefik"]}}
+        prom_tag = self.image_tag("prometheus")
+        grafana_root = ("https" if p.tls_secret else "http") + f"://{p.grafana_host}/"
+        return {
+            "traefik": {
+                "image": {"tag": traefik["tag"]},
+                "deployment": {"replicas": len(p.zones)},
+                "resources": traefik["resources"],
+                "nodeSelector": {TIER_LABEL: "backend"},
+                "topologySpreadConstraints": [spread],
+            },
+            "kube-prometheus-stack": {
+                "prometheus": {"prometheusSpec": {
+                    "image": {"tag": prom_tag}, "version": prom_tag, "nodeSelector": monitoring_pool}},
+                "alertmanager": {"alertmanagerSpec": {"nodeSelector": monitoring_pool}},
+                "prometheusOperator": {"nodeSelector": monitoring_pool},
+                "kube-state-metrics": {"nodeSelector": monitoring_pool},
+                "grafana": {
+                    "image": {"tag": self.image_tag("grafana")},
+                    "nodeSelector": monitoring_pool,
+                    "admin": {"existingSecret": p.secret_name},
+                    "grafana.ini": {"server": {"root_url": grafana_root}},
+                },
+            },
+            "loki": {
+                "loki": {"image": {"tag": self.image_tag("loki")}},
+                "singleBinary": {"nodeSelector": monitoring_pool},
+            },
+            "alloy": {},
+        }
+
+
+def _checksum(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def build(inputs: Inputs, params: Params) -> Context:
+    builder = _Builder(inputs, params)
+    web = builder.web()
+    redis = builder.redis()
+    traefik = builder.traefik(web)
+    values = {
+        "namespaces": {"backend": NS_BACKEND, "data": NS_DATA, "monitoring": NS_MONITORING,
+                       "ingress": NS_INGRESS},
+        "namespace_list": list(NAMESPACES),
+        "web": web,
+        "redis": redis,
+        "traefik": traefik,
+        "roles": ROLES,
+        "pool_label": POOL_LABEL,
+        "tier_label": TIER_LABEL,
+        "zone_topology": ZONE_TOPOLOGY,
+        "part_of": PART_OF,
+        "scrape_interval": SCRAPE_INTERVAL,
+        "network_policies": builder.network_policies(web, redis),
+        "helm_overrides": builder.helm_overrides(traefik),
+        "grafana": {"service": GRAFANA_SERVICE, "port": GRAFANA_PORT},
+        "dashboards": inputs.dashboards,
+    }
+    return Context(params=params, values=values, notes=builder.notes)

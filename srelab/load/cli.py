@@ -1,0 +1,296 @@
+"""`srelab load` and `srelab bench`."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from srelab.load.api import (
+    FAILURE_KINDS,
+    Breach,
+    LoadResult,
+    LoadSpec,
+    Scenario,
+    SecondBucket,
+    Shape,
+    Thresholds,
+    run_load,
+)
+from srelab.load.checks import evaluate_thresholds
+from srelab.load.errors import LoadError
+from srelab.load.presets import PRESETS, preset_spec
+
+out = Console()
+err = Console(stderr=True)
+
+# LoadSpec / Thresholds field -> the option that sets it (for one-line error messages).
+OPTION_OF = {
+    "users": "--users",
+    "spawn_rate": "--spawn-rate",
+    "duration_s": "--run-time",
+    "requests": "--requests",
+    "steps": "--steps",
+    "reader_weight": "--reader-weight",
+    "writer_weight": "--writer-weight",
+    "wait_min_s": "--wait-min",
+    "wait_max_s": "--wait-max",
+    "timeout_s": "--timeout",
+    "write_retries": "--write-retries",
+    "max_error_rate": "--max-error-rate",
+    "p95_ms": "--p95-ms",
+    "p99_ms": "--p99-ms",
+    "min_rps": "--min-rps",
+}
+USER_SCENARIOS = [s.value for s in Scenario if not s.value.startswith("hey-")]
+
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
+
+
+def parse_duration(text: str) -> float:
+    """'30s', '2m', '1m30s', '1h', '45' (seconds) -> seconds."""
+    value = text.strip().lower()
+    m = _DURATION.match(value)
+    if not value or m is None or not any(m.groups()):
+        raise LoadError(f"--run-time: cannot read {text!r} (use e.g. 30s, 2m, 1m30s)")
+    h, mnt, s = (float(g) if g else 0.0 for g in m.groups())
+    return h * 3600 + mnt * 60 + s
+
+
+def validation_message(exc: ValidationError) -> str:
+    parts = []
+    for e in exc.errors():
+        field = str(e["loc"][0]) if e["loc"] else ""
+        option = OPTION_OF.get(field, field or "options")
+        parts.append(f"{option}: {e['msg']}")
+    return "; ".join(parts)
+
+
+def build_spec(
+    *,
+    preset: str | None,
+    scale: float,
+    scenario: str | None,
+    users: int | None,
+    spawn_rate: float | None,
+    run_time: str | None,
+    requests: int | None,
+    shape: str,
+    steps: int,
+    reader_weight: int,
+    writer_weight: int,
+    wait_min: float,
+    wait_max: float,
+    timeout: float,
+    write_retries: int,
+    host: str | None,
+) -> LoadSpec:
+    """Options -> LoadSpec; any invalid value raises LoadError with one readable line."""
+    if shape not in [s.value for s in Shape]:
+        raise LoadError(
+            f"--shape: unknown shape {shape!r}: choose one of {', '.join(s.value for s in Shape)}"
+        )
+    values: dict[str, object] = {
+        "shape": shape,
+        "steps": steps,
+        "reader_weight": reader_weight,
+        "writer_weight": writer_weight,
+        "wait_min_s": wait_min,
+        "wait_max_s": wait_max,
+        "timeout_s": timeout,
+        "write_retries": write_retries,
+        "host": host,
+    }
+    if users is not None:
+        values["users"] = users
+    if spawn_rate is not None:
+        values["spawn_rate"] = spawn_rate
+    if run_time is not None:
+        values["duration_s"] = parse_duration(run_time)
+    if requests is not None:
+        values["requests"] = requests
+    try:
+        if preset is not None:
+            if preset not in PRESETS:
+                raise LoadError(f"--preset: unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+            if scenario is not None:
+                raise LoadError("--preset and --scenario are exclusive")
+            return preset_spec(preset, scale, **values)
+        if scenario is not None and scenario not in USER_SCENARIOS:
+            raise LoadError(
+                f"--scenario: unknown scenario {scenario!r}: choose one of {', '.join(USER_SCENARIOS)} "
+                f"(or --preset {'/'.join(PRESETS)})"
+            )
+        values["scenario"] = scenario or Scenario.MIXED.value
+        return LoadSpec.model_validate(values)
+    except ValidationError as exc:
+        raise LoadError(validation_message(exc)) from None
+
+
+def build_thresholds(
+    max_error_rate: float | None, p95_ms: float | None, p99_ms: float | None, min_rps: float | None
+) -> Thresholds:
+    try:
+        return Thresholds(max_error_rate=max_error_rate, p95_ms=p95_ms, p99_ms=p99_ms, min_rps=min_rps)
+    except ValidationError as exc:
+        raise LoadError(validation_message(exc)) from None
+
+
+def default_out_dir(prefix: str) -> Path:
+    from srelab.settings import get_settings
+
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return Path(get_settings().lab_results_dir) / f"{prefix}-{stamp}"
+
+
+def progress_line(b: SecondBucket, total: int, failed: int, spec: LoadSpec) -> Text:
+    p95 = f"{b.latency.p95_ms:.0f}" if b.latency.p95_ms is not None else "-"
+    cpu = f"{b.generator_cpu:.0f}%" if b.generator_cpu is not None else "-"
+    served = " ".join(f"{k}:{v}" for k, v in b.served_by.items()) or "-"
+    bound = f"/{spec.requests}" if spec.requests else ""
+    errors = ", ".join(f"{k} {v}" for k, v in b.failures.items() if v) or "0"
+    line = Text()
+    line.append(f"t={b.second + 1:>4}s ", style="bold")
+    line.append(f"users {b.users if b.users is not None else '-':>3}  ")
+    line.append(f"{b.requests:>5} req/s  ", style="cyan")
+    line.append(f"errors {errors}  ", style="red" if b.failed else "green")
+    line.append(f"p95 {p95} ms  cpu {cpu}  ")
+    line.append(f"total {total}{bound} ({failed} failed)  served {served}", style="dim")
+    return line
+
+
+def result_table(result: LoadResult) -> Table:
+    table = Table(title=f"load: {result.spec.label or result.spec.scenario.value} against {result.host}")
+    for col in ("endpoint", "requests", "failed", "rps", "p50 ms", "p95 ms", "p99 ms", "max ms"):
+        table.add_column(col, justify="left" if col == "endpoint" else "right")
+
+    def fmt(v: float | None) -> str:
+        return "-" if v is None else f"{v:,.1f}"
+
+    for name, ep in result.endpoints.items():
+        table.add_row(
+            name, f"{ep.requests:,}", f"{sum(ep.failures.values()):,}", fmt(ep.rps),
+            fmt(ep.latency.p50_ms), fmt(ep.latency.p95_ms), fmt(ep.latency.p99_ms), fmt(ep.latency.max_ms),
+        )  # fmt: skip
+    lat = result.latency
+    table.add_row(
+        "[bold]overall[/]", f"{result.requests:,}", f"{result.failed:,}", fmt(result.rps),
+        fmt(lat.p50_ms), fmt(lat.p95_ms), fmt(lat.p99_ms), fmt(lat.max_ms), end_section=True,
+    )  # fmt: skip
+    return table
+
+
+def print_result(result: LoadResult, breaches: list[Breach]) -> None:
+    out.print(result_table(result))
+    kinds = ", ".join(f"{k} {result.failures[k]}" for k in FAILURE_KINDS if result.failures.get(k))
+    out.print(f"failures by kind: {kinds or 'none'}   error rate {result.error_rate:.4%}")
+    served = ", ".join(f"{k} {v:,}" for k, v in result.served_by.items()) or "-"
+    out.print(f"served by: {served}")
+    cpu = result.generator_cpu
+    out.print(
+        f"generator CPU: mean {cpu.mean if cpu.mean is not None else '-'}%, "
+        f"max {cpu.max if cpu.max is not None else '-'}%, "
+        f"{cpu.seconds_over}/{cpu.samples} s >= {cpu.threshold:g}%"
+    )
+    out.print(f"stopped by: {result.stop_reason}; duration {result.duration_s:.1f} s")
+    if result.valid:
+        out.print("[green]valid run[/]")
+    else:
+        for reason in result.invalid_reasons:
+            out.print(f"[bold yellow]INVALID run:[/] {reason}")
+    out.print(f"results: {result.out_dir}")
+    for b in breaches:
+        out.print(f"[bold red]threshold breached:[/] {b.message}")
+
+
+def load_command(
+    users: Annotated[int | None, typer.Option("--users", "-u", help="concurrent users (default 10)")] = None,
+    spawn_rate: Annotated[
+        float | None, typer.Option("--spawn-rate", "-r", help="users started per second")
+    ] = None,
+    run_time: Annotated[str | None, typer.Option("--run-time", "-t", help="time bound, e.g. 30s, 2m")] = None,
+    requests: Annotated[
+        int | None, typer.Option("--requests", "-n", help="stop after this many requests")
+    ] = None,
+    scenario: Annotated[str | None, typer.Option(help=f"user mix: {', '.join(USER_SCENARIOS)}")] = None,
+    preset: Annotated[str | None, typer.Option(help=f"replay the challenge: {', '.join(PRESETS)}")] = None,
+    scale: Annotated[float, typer.Option(help="divide a preset's request count by this")] = 10.0,
+    shape: Annotated[str, typer.Option(help="steady, step or spike")] = "steady",
+    steps: Annotated[int, typer.Option(help="steps of the step shape")] = 4,
+    reader_weight: Annotated[int, typer.Option(help="weight of readers in the mixed scenario")] = 4,
+    writer_weight: Annotated[int, typer.Option(help="weight of writers in the mixed scenario")] = 1,
+    wait_min: Annotated[float, typer.Option(help="think time lower bound, seconds")] = 0.0,
+    wait_max: Annotated[float, typer.Option(help="think time upper bound, seconds")] = 0.0,
+    timeout: Annotated[float, typer.Option(help="per-request timeout, seconds")] = 5.0,
+    write_retries: Annotated[int, typer.Option(help="retries of a failed POST, same Idempotency-Key")] = 0,
+    host: Annotated[
+        str | None, typer.Option(help="target (default: the lab proxy, settings.proxy_url)")
+    ] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="results folder")] = None,
+    max_error_rate: Annotated[
+        float | None, typer.Option(help="fail (exit 1) above this error rate, 0..1")
+    ] = None,
+    p95_ms: Annotated[float | None, typer.Option(help="fail (exit 1) when overall p95 is above, ms")] = None,
+    p99_ms: Annotated[float | None, typer.Option(help="fail (exit 1) when overall p99 is above, ms")] = None,
+    min_rps: Annotated[
+        float | None, typer.Option(help="fail (exit 1) when throughput is below, req/s")
+    ] = None,
+) -> None:
+    """Headless Locust run against the proxy: summary, 1 s timeline, plots; thresholds give exit 1."""
+    spec = build_spec(
+        preset=preset, scale=scale, scenario=scenario, users=users, spawn_rate=spawn_rate,
+        run_time=run_time, requests=requests, shape=shape, steps=steps, reader_weight=reader_weight,
+        writer_weight=writer_weight, wait_min=wait_min, wait_max=wait_max, timeout=timeout,
+        write_retries=write_retries, host=host,
+    )  # fmt: skip
+    thresholds = build_thresholds(max_error_rate, p95_ms, p99_ms, min_rps)
+    target = out_dir or default_out_dir("load")
+    result = run_with_progress(spec, target)
+    breaches = evaluate_thresholds(result, thresholds)
+    checked = any(v is not None for v in thresholds.model_dump().values())
+    if checked and not result.valid:
+        breaches.append(
+            Breach(
+                name="validity",
+                limit=0,
+                actual=None,
+                message="run invalid: " + "; ".join(result.invalid_reasons),
+            )
+        )
+    print_result(result, breaches)
+    if breaches:
+        raise typer.Exit(1)
+
+
+def run_with_progress(spec: LoadSpec, target: Path) -> LoadResult:
+    """run_load with a live progress line on stderr."""
+    totals = {"requests": 0, "failed": 0}
+    started = time.monotonic()
+    with Live(Text("starting Locust ..."), console=err, refresh_per_second=4, transient=True) as live:
+
+        def on_second(b: SecondBucket) -> None:
+            totals["requests"] += b.requests
+            totals["failed"] += b.failed
+            live.update(progress_line(b, totals["requests"], totals["failed"], spec))
+
+        result = run_load(spec, target, on_second=on_second)
+    err.print(f"load finished in {time.monotonic() - started:.1f} s", style="dim")
+    return result
+
+
+def register(app: typer.Typer) -> None:
+    app.command("load", help="Headless Locust run against the proxy (results/load-<ts>/).")(load_command)
+    from srelab.load.bench import bench_command
+
+    app.command("bench", help="Throughput, latency, proxy overhead, balance, memory: results/bench-<ts>/.")(
+        bench_command
+    )

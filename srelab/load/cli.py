@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -268,7 +269,9 @@ def load_command(
         )
     print_result(result, breaches)
     if breaches:
-        raise typer.Exit(1)
+        # SystemExit, not typer.Exit: srelab.cli runs click with standalone_mode=False, where
+        # typer.Exit becomes a return value instead of an exit status.
+        sys.exit(1)
 
 
 def run_with_progress(spec: LoadSpec, target: Path) -> LoadResult:

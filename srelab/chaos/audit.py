@@ -95,7 +95,7 @@ def read_back(ids: Iterable[str], fetch: Fetcher, concurrency: int = 8, attempts
                     return item_id, "lost"
             if attempt + 1 < attempts:
                 time.sleep(pause_s)
-        return item_id, "lost" if not_found and not_found == attempts else "unverified"
+        return item_id, "unverified"
 
     found, lost, unverified = [], [], []
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="audit") as pool:

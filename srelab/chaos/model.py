@@ -82,6 +82,9 @@ class Fault(_Strict):
     delay_ms: int | None = Field(None, ge=1, le=10_000)
     jitter_ms: int = Field(0, ge=0, le=10_000)
     loss_pct: float | None = Field(None, gt=0, le=100)
+    rate_kbit: int = Field(
+        64, ge=1, le=1_000_000, description="delay: tbf rate limit used where the kernel has no sch_netem"
+    )
     workers: int = Field(1, ge=1, le=8, description="cpu: busy loops started in the target")
 
     @model_validator(mode="after")
@@ -182,7 +185,9 @@ class Experiment(_Strict):
     hypothesis: Hypotheses = Field(default_factory=Hypotheses)
     recovery: Recovery = Field(default_factory=Recovery)
     audit: Audit = Field(default_factory=Audit)
-    restore_timeout_s: float = Field(90.0, ge=5, le=600, description="wait for restored targets to be healthy")
+    restore_timeout_s: float = Field(
+        90.0, ge=5, le=600, description="wait until restored targets are healthy"
+    )
 
     @field_validator("description")
     @classmethod

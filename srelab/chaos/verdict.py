@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, Field
 
+from srelab.chaos.audit import AuditResult
 from srelab.chaos.model import Hypothesis, Recovery
 from srelab.chaos.timeline import PhaseStats
 from srelab.chaos.timeline import Recovery as RecoveryFigures
@@ -115,25 +116,26 @@ def check_recovery(goals: Recovery, figures: Sequence[RecoveryFigures],
     return Verdict(passed=not reasons, reasons=reasons, notes=notes)
 
 
-def check_audit(audit: Mapping[str, object] | None, fail_on_duplicates: bool) -> Verdict:
-    """Acknowledged writes lost always fail; duplicates fail when asked; unverified reads fail."""
+def check_audit(audit: AuditResult | None, fail_on_duplicates: bool) -> Verdict:
+    """Acknowledged writes lost always fail; so do unverified reads; duplicates when asked."""
     if audit is None:
         return Verdict(passed=True, notes=["write audit disabled"])
     reasons, notes = [], []
-    acked = int(audit.get("acknowledged", 0))  # type: ignore[call-overload]
-    lost = int(audit.get("lost", 0))  # type: ignore[call-overload]
-    unverified = int(audit.get("unverified", 0))  # type: ignore[call-overload]
-    dup_keys = int(audit.get("duplicate_keys", 0))  # type: ignore[call-overload]
-    dup_listed = int(audit.get("listed_twice", 0))  # type: ignore[call-overload]
-    notes.append(f"{acked} acknowledged writes read back")
-    if lost:
-        reasons.append(f"{lost} acknowledged write(s) lost")
-    if unverified:
-        reasons.append(f"{unverified} acknowledged write(s) could not be read back (unverified)")
-    duplicates = dup_keys + dup_listed
-    if duplicates:
-        text = f"{dup_keys} Idempotency-Key(s) with several ids, {dup_listed} item(s) listed twice"
+    notes.append(f"{audit.acknowledged} acknowledged writes read back: {audit.read_ok} found")
+    if audit.lost:
+        reasons.append(f"{audit.lost} acknowledged write(s) lost")
+    if audit.unverified:
+        reasons.append(f"{audit.unverified} acknowledged write(s) could not be read back (unverified)")
+    if audit.missing_from_list:
+        reasons.append(f"{audit.missing_from_list} acknowledged item(s) readable but missing from GET /items")
+    if audit.duplicate_keys or audit.listed_twice:
+        text = (f"duplicates: {audit.duplicate_keys} Idempotency-Key(s) with several ids, "
+                f"{audit.listed_twice} item(s) listed twice")
         (reasons if fail_on_duplicates else notes).append(text)
+    if audit.error:
+        notes.append(audit.error)
+    elif not audit.list_complete:
+        notes.append(f"GET /items scanned {audit.list_pages} page(s), not back to the run's start")
     return Verdict(passed=not reasons, reasons=reasons, notes=notes)
 
 
@@ -154,7 +156,7 @@ def overall(parts: Mapping[str, Verdict], aborted: str | None = None,
 
 def decide(phases: Mapping[str, PhaseStats], steady: Hypothesis, during: Hypothesis, goals: Recovery,
            figures: Sequence[RecoveryFigures], rotations: Sequence[RotationFigures],
-           audit: Mapping[str, object] | None, fail_on_duplicates: bool,
+           audit: AuditResult | None, fail_on_duplicates: bool,
            restore_problems: Sequence[str], restore_verified: bool,
            aborted: str | None = None, extra_reasons: Sequence[str] = ()) -> Verdicts:
     parts = {

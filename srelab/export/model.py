@@ -84,9 +84,10 @@ def memory_quantity(value: int | str) -> str:
     match = re.fullmatch(r"([0-9]+)([kKmMgG])?[bB]?", text)
     if not match:
         raise LabError(f"cannot read memory size {value!r} from compose")
-    number = int(match.group(1)) * {None: 1, "k": 2**10, "m": 2**20, "g": 2**30}[
-        (match.group(2) or "").lower() or None
-    ]
+    number = (
+        int(match.group(1))
+        * {None: 1, "k": 2**10, "m": 2**20, "g": 2**30}[(match.group(2) or "").lower() or None]
+    )
     for unit, size in (("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
         if number % size == 0:
             return f"{number // size}{unit}"
@@ -95,8 +96,17 @@ def memory_quantity(value: int | str) -> str:
 
 def quantity_value(quantity: str) -> float:
     """A CPU or memory quantity as a number (cores or bytes), to compare requests with limits."""
-    units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 1e3, "M": 1e6,
-             "G": 1e9, "T": 1e12}
+    units = {
+        "m": 1e-3,
+        "Ki": 2**10,
+        "Mi": 2**20,
+        "Gi": 2**30,
+        "Ti": 2**40,
+        "k": 1e3,
+        "M": 1e6,
+        "G": 1e9,
+        "T": 1e12,
+    }
     match = re.fullmatch(r"([0-9.]+)([a-zA-Z]*)", quantity)
     if not match:
         raise LabError(f"not a quantity: {quantity!r}")
@@ -162,7 +172,8 @@ class _Builder:
     # --- the items service -----------------------------------------------------------------
     def web_services(self) -> dict[str, dict[str, Any]]:
         webs = {
-            name: svc for name, svc in sorted(self.services.items())
+            name: svc
+            for name, svc in sorted(self.services.items())
             if (svc.get("labels") or {}).get(WEB_ROLE_LABEL) == "web"
         }
         if not webs:
@@ -187,15 +198,17 @@ class _Builder:
 
         port = self._traefik_label(labels, "loadbalancer.server.port", first_name)
         ready_path = self._traefik_label(labels, "loadbalancer.healthcheck.path", first_name)
-        ready_every = whole_seconds(self._traefik_label(labels, "loadbalancer.healthcheck.interval",
-                                                        first_name, "10s"))
-        ready_timeout = whole_seconds(self._traefik_label(labels, "loadbalancer.healthcheck.timeout",
-                                                          first_name, "5s"))
+        ready_every = whole_seconds(
+            self._traefik_label(labels, "loadbalancer.healthcheck.interval", first_name, "10s")
+        )
+        ready_timeout = whole_seconds(
+            self._traefik_label(labels, "loadbalancer.healthcheck.timeout", first_name, "5s")
+        )
         health = first.get("healthcheck") or {}
         test = " ".join(str(p) for p in health.get("test") or [])
         match = re.search(r"https?://[^/\s'\"]+(/[^\s'\"]*)", test)
         if not match:
-            raise LabError(f"{first_name}: compose healthcheck has no HTTP URL to take the liveness path from")
+            raise LabError(f"{first_name}: compose healthcheck has no HTTP URL for the liveness path")
         live_path = match.group(1)
         if live_path == ready_path:
             raise LabError(f"{first_name}: liveness ({live_path}) must differ from readiness ({ready_path})")
@@ -244,19 +257,27 @@ class _Builder:
                     **PART_OF,
                 }
                 zone_env = [{"name": e["name"], "value": gcp_zone} if e.get("zone") else e for e in env]
-                deployments.append({
-                    "name": name,
-                    "role": role,
-                    "method": role_spec["method"],
-                    "service": role_spec["service"],
-                    "zone": zone_key,
-                    "gcp_zone": gcp_zone,
-                    "pool": f"backend-{zone_key}",
-                    "labels": pod_labels,
-                    "selector": {k: pod_labels[k] for k in (
-                        "app.kubernetes.io/name", "app.kubernetes.io/component", "srelab.io/zone")},
-                    "env": zone_env,
-                })
+                deployments.append(
+                    {
+                        "name": name,
+                        "role": role,
+                        "method": role_spec["method"],
+                        "service": role_spec["service"],
+                        "zone": zone_key,
+                        "gcp_zone": gcp_zone,
+                        "pool": f"backend-{zone_key}",
+                        "labels": pod_labels,
+                        "selector": {
+                            k: pod_labels[k]
+                            for k in (
+                                "app.kubernetes.io/name",
+                                "app.kubernetes.io/component",
+                                "srelab.io/zone",
+                            )
+                        },
+                        "env": zone_env,
+                    }
+                )
 
         rule = labels.get(self._router_key(labels, "rule"), "PathPrefix(`/`)")
         middlewares = [
@@ -275,12 +296,24 @@ class _Builder:
             "tmp": {"path": tmp_path, "size": tmp_size},
             "read_only": bool(first.get("read_only")),
             "probes": {
-                "startup": {"path": live_path, "period": interval, "timeout": timeout,
-                            "failures": max(1, math.ceil(start / interval)) if start else 3},
-                "readiness": {"path": ready_path, "period": ready_every, "timeout": ready_timeout,
-                              "failures": 1},
-                "liveness": {"path": live_path, "period": self.params.liveness.period_seconds,
-                             "timeout": timeout, "failures": self.params.liveness.failure_threshold},
+                "startup": {
+                    "path": live_path,
+                    "period": interval,
+                    "timeout": timeout,
+                    "failures": max(1, math.ceil(start / interval)) if start else 3,
+                },
+                "readiness": {
+                    "path": ready_path,
+                    "period": ready_every,
+                    "timeout": ready_timeout,
+                    "failures": 1,
+                },
+                "liveness": {
+                    "path": live_path,
+                    "period": self.params.liveness.period_seconds,
+                    "timeout": timeout,
+                    "failures": self.params.liveness.failure_threshold,
+                },
             },
             "deployments": deployments,
             "rule": rule,
@@ -319,16 +352,21 @@ class _Builder:
                     a = self._masked_env(names[0], first)
                     b = self._masked_env(name, other)
                 if a != b:
-                    raise LabError(f"web services {names[0]} and {name} differ in `{key}`; "
-                                   "the export needs them identical apart from name and zone")
+                    raise LabError(
+                        f"web services {names[0]} and {name} differ in `{key}`; "
+                        "the export needs them identical apart from name and zone"
+                    )
 
     @staticmethod
     def _masked_env(name: str, svc: dict[str, Any]) -> dict[str, Any]:
         zone = (svc.get("labels") or {}).get(ZONE_LABEL)
         out = {}
         for key, value in (svc.get("environment") or {}).items():
-            out[key] = "<replica>" if value in (name, svc.get("hostname")) else (
-                "<zone>" if value == zone else value)
+            out[key] = (
+                "<replica>"
+                if value in (name, svc.get("hostname"))
+                else ("<zone>" if value == zone else value)
+            )
         return out
 
     def _limits(self, svc: dict[str, Any], owner: str) -> dict[str, str]:
@@ -341,8 +379,9 @@ class _Builder:
     def _check_requests(owner: str, requests: dict[str, str], limits: dict[str, str]) -> None:
         for key in ("cpu", "memory"):
             if quantity_value(requests[key]) > quantity_value(limits[key]):
-                raise LabError(f"resources: {owner} requests {key} {requests[key]} above its compose "
-                               f"limit {limits[key]}")
+                raise LabError(
+                    f"resources: {owner} requests {key} {requests[key]} above its compose limit {limits[key]}"
+                )
 
     @staticmethod
     def _user(svc: dict[str, Any], owner: str, default: int) -> tuple[int, int]:
@@ -361,7 +400,7 @@ class _Builder:
         svc = self.services.get(REDIS_SERVICE)
         if svc is None:
             raise LabError(f"compose has no `{REDIS_SERVICE}` service")
-        repo, tag = split_image(svc["image"], REDIS_SERVICE)
+        split_image(svc["image"], REDIS_SERVICE)
         limits = self._limits(svc, REDIS_SERVICE)
         requests = self.params.resources.redis.model_dump()
         self._check_requests(REDIS_SERVICE, requests, limits)
@@ -388,8 +427,9 @@ class _Builder:
         for vol in svc.get("volumes") or []:
             if vol.get("type") == "bind":
                 key = vol["target"].rsplit("/", 1)[-1]
-                config_files.append({"key": key, "path": vol["target"],
-                                     "text": self.inputs.read_source(vol["source"])})
+                config_files.append(
+                    {"key": key, "path": vol["target"], "text": self.inputs.read_source(vol["source"])}
+                )
             elif vol.get("type") == "volume":
                 data_path = vol["target"]
         if data_path is None:
@@ -414,13 +454,7 @@ class _Builder:
         timeout = whole_seconds(health.get("timeout"), 30)
         start = duration_seconds(health.get("start_period"), 0)
 
-        exporter_svc = self.services.get("redis-exporter")
-        exporter_image = exporter_svc["image"] if exporter_svc else self.inputs.pins["redis-exporter"]
-        split_image(exporter_image, "redis-exporter")
-        # The exporter runs beside Redis (compose runs it as its own service on the backend network).
-        exporter_env: list[dict[str, Any]] = [{"name": "REDIS_ADDR", "value": f"redis://localhost:{port}"}]
-        if auth_var:
-            exporter_env.append({**self.secret_ref(auth_var), "name": "REDIS_PASSWORD"})
+        exporter = self.exporter(port, auth_var)
         return {
             "image": svc["image"],
             "args": args,
@@ -444,35 +478,64 @@ class _Builder:
                 "liveness_period": self.params.liveness.period_seconds,
                 "liveness_failures": self.params.liveness.failure_threshold,
             },
-            "exporter": {
-                "image": exporter_image,
-                "env": exporter_env,
-                "port": EXPORTER_PORT,
-                "resources": {
-                    "requests": self.params.resources.redis_exporter.model_dump(),
-                    "limits": {"cpu": "100m", "memory": "64Mi"},
-                },
-            },
+            "exporter": exporter,
             "pool": "data",
             "gcp_zone": self.params.zones[self.params.node_pools.data.zone],
             "labels": {"app.kubernetes.io/name": REDIS_SERVICE, **PART_OF},
         }
 
+    def exporter(self, redis_port: int, auth_var: str | None) -> dict[str, Any]:
+        """redis_exporter as a sidecar: compose's redis-exporter service when the monitoring profile
+        defines it (env, user, limits, health path), else the lab.env pin with defaults."""
+        svc = self.services.get("redis-exporter") or {}
+        image = svc.get("image") or self.inputs.pins["redis-exporter"]
+        split_image(image, "redis-exporter")
+        env: list[dict[str, Any]] = []
+        for key, value in sorted((svc.get("environment") or {"REDIS_ADDR": ""}).items()):
+            if key == "REDIS_ADDR":
+                env.append({"name": key, "value": f"redis://localhost:{redis_port}"})
+                self.note("redis-exporter", f"environment.{key}", "Redis in the same pod: localhost")
+            else:
+                env.append(self.env_entry("redis-exporter", key, value))
+        if auth_var and not any(e["name"] == "REDIS_PASSWORD" for e in env):
+            env.append({**self.secret_ref(auth_var), "name": "REDIS_PASSWORD"})
+        uid, gid = self._user(svc, "redis-exporter", 59000)
+        limits = self._limits(svc, "redis-exporter") if svc else {"cpu": "500m", "memory": "64Mi"}
+        requests = self.params.resources.redis_exporter.model_dump()
+        self._check_requests("redis-exporter", requests, limits)
+        test = " ".join(str(t) for t in (svc.get("healthcheck") or {}).get("test") or [])
+        match = re.search(r"https?://[^/\s'\"]+(/[^\s'\"]*)", test)
+        return {
+            "image": image,
+            "env": env,
+            "port": EXPORTER_PORT,
+            "uid": uid,
+            "gid": gid,
+            "health_path": match.group(1) if match else "/health",
+            "resources": {"requests": requests, "limits": limits},
+        }
+
     # --- Traefik ---------------------------------------------------------------------------
     def traefik(self, web: dict[str, Any]) -> dict[str, Any]:
-        svc = next((s for s in self.services.values()
-                    if any(str(c).startswith("--providers.file.filename=") for c in s.get("command") or [])),
-                   None)
+        svc = next(
+            (
+                s
+                for s in self.services.values()
+                if any(str(c).startswith("--providers.file.filename=") for c in s.get("command") or [])
+            ),
+            None,
+        )
         if svc is None:
             raise LabError("compose has no Traefik service with a file provider (--providers.file.filename)")
         _, tag = split_image(svc["image"], "traefik")
         dynamic: dict[str, Any] = {}
-        filename = next(str(c).split("=", 1)[1] for c in svc["command"]
-                        if str(c).startswith("--providers.file.filename="))
+        filename = next(
+            str(c).split("=", 1)[1] for c in svc["command"] if str(c).startswith("--providers.file.filename=")
+        )
         for vol in svc.get("volumes") or []:
             target = vol.get("target", "")
             if vol.get("type") == "bind" and (filename == target or filename.startswith(target + "/")):
-                relative = filename[len(target):].lstrip("/")
+                relative = filename[len(target) :].lstrip("/")
                 source = vol["source"] + ("/" + relative if relative else "")
                 dynamic = yaml.safe_load(self.inputs.read_source(source)) or {}
         defined = ((dynamic.get("http") or {}).get("middlewares")) or {}
@@ -491,7 +554,7 @@ class _Builder:
             "tag": tag,
             "middlewares": middlewares,
             "resources": {"requests": requests, "limits": limits},
-            "dynamic_routers": sorted(((dynamic.get("http") or {}).get("routers") or {})),
+            "dynamic_routers": sorted((dynamic.get("http") or {}).get("routers") or {}),
         }
 
     # --- NetworkPolicies -------------------------------------------------------------------
@@ -503,28 +566,64 @@ class _Builder:
             for ns in NAMESPACES
         ]
         policies += [
-            {"name": "allow-loadbalancer-to-traefik", "namespace": NS_INGRESS,
-             "pods": CHART_POD_LABELS["traefik"], "from": [{"cidr": "0.0.0.0/0"}],
-             "ports": [TRAEFIK_PORTS["web"], TRAEFIK_PORTS["websecure"]]},
-            {"name": "allow-prometheus-to-traefik", "namespace": NS_INGRESS,
-             "pods": CHART_POD_LABELS["traefik"], "from": [prom], "ports": [TRAEFIK_PORTS["metrics"]]},
-            {"name": "allow-traefik-to-items", "namespace": NS_BACKEND, "pods": items,
-             "from": [{"namespace": NS_INGRESS, "pods": CHART_POD_LABELS["traefik"]}],
-             "ports": [web["port"]]},
-            {"name": "allow-prometheus-to-items", "namespace": NS_BACKEND, "pods": items,
-             "from": [prom], "ports": [web["port"]]},
-            {"name": "allow-items-to-redis", "namespace": NS_DATA, "pods": redis["labels"] | {},
-             "from": [{"namespace": NS_BACKEND, "pods": items}], "ports": [redis["port"]]},
-            {"name": "allow-prometheus-to-redis-exporter", "namespace": NS_DATA,
-             "pods": redis["labels"], "from": [prom], "ports": [EXPORTER_PORT]},
+            {
+                "name": "allow-loadbalancer-to-traefik",
+                "namespace": NS_INGRESS,
+                "pods": CHART_POD_LABELS["traefik"],
+                "from": [{"cidr": "0.0.0.0/0"}],
+                "ports": [TRAEFIK_PORTS["web"], TRAEFIK_PORTS["websecure"]],
+            },
+            {
+                "name": "allow-prometheus-to-traefik",
+                "namespace": NS_INGRESS,
+                "pods": CHART_POD_LABELS["traefik"],
+                "from": [prom],
+                "ports": [TRAEFIK_PORTS["metrics"]],
+            },
+            {
+                "name": "allow-traefik-to-items",
+                "namespace": NS_BACKEND,
+                "pods": items,
+                "from": [{"namespace": NS_INGRESS, "pods": CHART_POD_LABELS["traefik"]}],
+                "ports": [web["port"]],
+            },
+            {
+                "name": "allow-prometheus-to-items",
+                "namespace": NS_BACKEND,
+                "pods": items,
+                "from": [prom],
+                "ports": [web["port"]],
+            },
+            {
+                "name": "allow-items-to-redis",
+                "namespace": NS_DATA,
+                "pods": redis["labels"] | {},
+                "from": [{"namespace": NS_BACKEND, "pods": items}],
+                "ports": [redis["port"]],
+            },
+            {
+                "name": "allow-prometheus-to-redis-exporter",
+                "namespace": NS_DATA,
+                "pods": redis["labels"],
+                "from": [prom],
+                "ports": [EXPORTER_PORT],
+            },
             # Prometheus, Grafana, Loki, Alloy, the operator and kube-state-metrics talk among
             # themselves; nothing outside the namespace reaches Loki.
-            {"name": "allow-within-monitoring", "namespace": NS_MONITORING, "pods": {},
-             "from": [{"namespace": NS_MONITORING, "pods": {}}], "ports": []},
-            {"name": "allow-traefik-to-grafana", "namespace": NS_MONITORING,
-             "pods": CHART_POD_LABELS["grafana"],
-             "from": [{"namespace": NS_INGRESS, "pods": CHART_POD_LABELS["traefik"]}],
-             "ports": [GRAFANA_CONTAINER_PORT]},
+            {
+                "name": "allow-within-monitoring",
+                "namespace": NS_MONITORING,
+                "pods": {},
+                "from": [{"namespace": NS_MONITORING, "pods": {}}],
+                "ports": [],
+            },
+            {
+                "name": "allow-traefik-to-grafana",
+                "namespace": NS_MONITORING,
+                "pods": CHART_POD_LABELS["grafana"],
+                "from": [{"namespace": NS_INGRESS, "pods": CHART_POD_LABELS["traefik"]}],
+                "ports": [GRAFANA_CONTAINER_PORT],
+            },
         ]
         for policy in policies:
             policy["pods"] = {k: policy["pods"][k] for k in sorted(policy["pods"])}
@@ -539,8 +638,12 @@ class _Builder:
     def helm_overrides(self, traefik: dict[str, Any]) -> dict[str, dict[str, Any]]:
         p = self.params
         monitoring_pool = {POOL_LABEL: "monitoring"}
-        spread = {"maxSkew": 1, "topologyKey": ZONE_TOPOLOGY, "whenUnsatisfiable": "DoNotSchedule",
-                  "labelSelector": {"matchLabels": CHART_POD_LABELS["traefik"]}}
+        spread = {
+            "maxSkew": 1,
+            "topologyKey": ZONE_TOPOLOGY,
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": CHART_POD_LABELS["traefik"]},
+        }
         prom_tag = self.image_tag("prometheus")
         grafana_root = ("https" if p.tls_secret else "http") + f"://{p.grafana_host}/"
         return {
@@ -552,8 +655,13 @@ class _Builder:
                 "topologySpreadConstraints": [spread],
             },
             "kube-prometheus-stack": {
-                "prometheus": {"prometheusSpec": {
-                    "image": {"tag": prom_tag}, "version": prom_tag, "nodeSelector": monitoring_pool}},
+                "prometheus": {
+                    "prometheusSpec": {
+                        "image": {"tag": prom_tag},
+                        "version": prom_tag,
+                        "nodeSelector": monitoring_pool,
+                    }
+                },
                 "alertmanager": {"alertmanagerSpec": {"nodeSelector": monitoring_pool}},
                 "prometheusOperator": {"nodeSelector": monitoring_pool},
                 "kube-state-metrics": {"nodeSelector": monitoring_pool},
@@ -584,8 +692,12 @@ def build(inputs: Inputs, params: Params) -> Context:
     redis = builder.redis()
     traefik = builder.traefik(web)
     values = {
-        "namespaces": {"backend": NS_BACKEND, "data": NS_DATA, "monitoring": NS_MONITORING,
-                       "ingress": NS_INGRESS},
+        "namespaces": {
+            "backend": NS_BACKEND,
+            "data": NS_DATA,
+            "monitoring": NS_MONITORING,
+            "ingress": NS_INGRESS,
+        },
         "namespace_list": list(NAMESPACES),
         "web": web,
         "redis": redis,

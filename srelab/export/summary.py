@@ -1,0 +1,534 @@
+"""The conversion summary: every compose service and every key it sets, and what became of it.
+
+Nothing is dropped silently: a key this module does not know is listed as "review" with its
+value, so a new compose feature shows up in CONVERSION.md (and the CLI table) until mapped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rich.table import Table
+
+from srelab.export.model import NS_BACKEND, NS_DATA, NS_INGRESS, NS_MONITORING, Context
+
+MAPPED, REPLACED, DROPPED, NOT_EXPORTED, REVIEW = "mapped", "replaced", "dropped", "not exported", "review"
+
+# Services of the monitoring, elk and loadtest profiles: what stands in for each on GKE.
+STAND_INS = {
+    "prometheus": (
+        REPLACED,
+        f"kube-prometheus-stack Prometheus ({NS_MONITORING}); scrape targets are "
+        "ServiceMonitors; image tag kept",
+    ),
+    "grafana": (
+        REPLACED,
+        f"kube-prometheus-stack Grafana ({NS_MONITORING}); dashboards as ConfigMaps "
+        "labelled grafana_dashboard=1; IngressRoute on grafana.<domain>",
+    ),
+    "loki": (
+        REPLACED,
+        f"Loki Helm chart, single binary on a PVC ({NS_MONITORING}); only the monitoring "
+        "namespace may reach it",
+    ),
+    "promtail": (REPLACED, "Grafana Alloy DaemonSet (Promtail is end-of-life) with the same labels"),
+    "redis-exporter": (
+        REPLACED,
+        f"sidecar container `exporter` in the Redis StatefulSet ({NS_DATA}), ServiceMonitor redis",
+    ),
+    "elasticsearch": (NOT_EXPORTED, "ELK profile: logs go to Loki (and GKE Cloud Logging) instead"),
+    "es-setup": (NOT_EXPORTED, "ELK profile: logs go to Loki (and GKE Cloud Logging) instead"),
+    "logstash": (NOT_EXPORTED, "ELK profile: logs go to Loki (and GKE Cloud Logging) instead"),
+    "kibana": (NOT_EXPORTED, "ELK profile: Grafana Explore on Loki instead"),
+    "filebeat": (NOT_EXPORTED, "ELK profile: Alloy ships the logs instead"),
+    "locust": (NOT_EXPORTED, "load generator: run `srelab load` against the LoadBalancer address"),
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    service: str
+    key: str
+    compose: str
+    kubernetes: str
+    status: str
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    if isinstance(value, dict):
+        text = ", ".join(f"{k}={v}" if not isinstance(v, dict | list) else k for k, v in value.items())
+    elif isinstance(value, list):
+        text = ", ".join(
+            str(v.get("target") or v.get("source") or v) if isinstance(v, dict) else str(v) for v in value
+        )
+    else:
+        text = str(value)
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _kv(mapping: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in mapping.items())
+
+
+def _limits(deploy: dict[str, Any]) -> str:
+    limits = (deploy.get("resources") or {}).get("limits") or {}
+    return _kv(limits) or "none"
+
+
+def _redact(value: Any, secrets: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _redact(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v, secrets) for v in value]
+    if isinstance(value, str) and value in secrets:
+        return f"${{{secrets[value]}}}"
+    return value
+
+
+def _relative(value: Any, base: str) -> Any:
+    """Absolute paths under the repository, shown relative (the summary must not vary by checkout)."""
+    if not base:
+        return value
+    if isinstance(value, dict):
+        return {k: _relative(v, base) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relative(v, base) for v in value]
+    if isinstance(value, str) and value.startswith(base.rstrip("/") + "/"):
+        return value[len(base.rstrip("/")) + 1 :]
+    return value
+
+
+def _web_rows(name: str, svc: dict[str, Any], ctx: Context) -> list[Row]:
+    v = ctx.values
+    web = v["web"]
+    p = ctx.params
+    notes = ctx.notes.get("web", {})
+    rows = []
+    for key, value in svc.items():
+        if value in (None, [], {}, ""):
+            continue
+        shown = _short(value)
+        if key == "image":
+            rows.append(Row(name, key, shown, f"{web['image']} (pushed by k8s-image.yml)", MAPPED))
+        elif key == "build":
+            rows.append(
+                Row(
+                    name,
+                    key,
+                    shown,
+                    "built and pushed to Artifact Registry on a tag (.github/workflows/k8s-image.yml)",
+                    REPLACED,
+                )
+            )
+        elif key == "environment":
+            for var in sorted(value):
+                what = notes.get(f"environment.{var}", "literal env value")
+                shown_var = _short(value[var], 30)
+                if "," in name and what.startswith(("pod name", "GCP zone")):
+                    shown_var += " (per replica)"
+                rows.append(Row(name, f"environment.{var}", shown_var, what, MAPPED))
+        elif key == "labels":
+            rows.append(
+                Row(
+                    name,
+                    key,
+                    "traefik.* router/service labels",
+                    f"IngressRoute items (GET -> backend-read, POST -> backend-write, host "
+                    f"{p.items_host}); health check path -> readinessProbe",
+                    REPLACED,
+                )
+            )
+            rows.append(
+                Row(
+                    name,
+                    "labels.srelab.*",
+                    "srelab.role, srelab.zone",
+                    "pod labels app.kubernetes.io/component, srelab.io/zone",
+                    MAPPED,
+                )
+            )
+        elif key == "healthcheck":
+            rows.append(
+                Row(
+                    name,
+                    key,
+                    shown,
+                    f"startupProbe + livenessProbe {web['probes']['liveness']['path']} "
+                    f"(every {web['probes']['liveness']['period']} s: Kubernetes restarts, Docker "
+                    "only marks)",
+                    MAPPED,
+                )
+            )
+        elif key == "deploy":
+            rows.append(
+                Row(
+                    name,
+                    "deploy.resources.limits",
+                    _limits(value),
+                    f"limits {_kv(web['resources']['limits'])}; requests "
+                    f"{_kv(web['resources']['requests'])} from params",
+                    MAPPED,
+                )
+            )
+        elif key == "stop_grace_period":
+            rows.append(
+                Row(
+                    name,
+                    key,
+                    shown,
+                    f"terminationGracePeriodSeconds {web['grace']} (incl. {web['prestop']} s preStop sleep)",
+                    MAPPED,
+                )
+            )
+        elif key == "tmpfs":
+            rows.append(Row(name, key, shown, f"emptyDir medium Memory at {web['tmp']['path']}", MAPPED))
+        elif key == "read_only":
+            rows.append(Row(name, key, shown, "readOnlyRootFilesystem: true", MAPPED))
+        elif key == "cap_drop":
+            rows.append(Row(name, key, shown, "capabilities.drop [ALL]", MAPPED))
+        elif key == "security_opt":
+            rows.append(
+                Row(name, key, shown, "allowPrivilegeEscalation: false, seccomp RuntimeDefault", MAPPED)
+            )
+        elif key == "hostname":
+            rows.append(Row(name, key, shown, "pod name (REPLICA comes from it)", DROPPED))
+        elif key == "networks":
+            rows.append(
+                Row(
+                    name,
+                    key,
+                    shown,
+                    f"NetworkPolicies in {NS_BACKEND}; alias `web` -> ServiceMonitor items",
+                    REPLACED,
+                )
+            )
+        else:
+            rows.extend(_common(name, key, value, ctx))
+    return rows
+
+
+def _common(name: str, key: str, value: Any, ctx: Context) -> list[Row]:
+    shown = _short(value)
+    if key == "restart":
+        return [Row(name, key, shown, "restartPolicy Always (implicit in Deployments/StatefulSets)", DROPPED)]
+    if key == "logging":
+        return [Row(name, key, shown, "kubelet keeps container stdout; Alloy ships it to Loki", DROPPED)]
+    if key == "depends_on":
+        return [
+            Row(name, key, shown, "no start order in Kubernetes: readiness gates traffic instead", DROPPED)
+        ]
+    if key == "ports":
+        return [
+            Row(name, key, shown, "no host ports: the Traefik LoadBalancer Service is the entry", DROPPED)
+        ]
+    return [Row(name, key, shown, "no Kubernetes mapping known: review", REVIEW)]
+
+
+def _redis_rows(name: str, svc: dict[str, Any], ctx: Context) -> list[Row]:
+    r = ctx.values["redis"]
+    notes = ctx.notes.get(name, {})
+    rows = []
+    for key, value in svc.items():
+        if value in (None, [], {}, ""):
+            continue
+        shown = _short(value)
+        if key == "image":
+            rows.append(Row(name, key, shown, f"StatefulSet redis ({NS_DATA})", MAPPED))
+        elif key == "command":
+            rows.append(Row(name, key, shown, notes.get("command", "container args"), MAPPED))
+        elif key == "environment":
+            for var in sorted(value):
+                rows.append(
+                    Row(
+                        name,
+                        f"environment.{var}",
+                        _short(value[var], 30),
+                        notes.get(f"environment.{var}", "literal env value"),
+                        MAPPED,
+                    )
+                )
+        elif key == "user":
+            rows.append(Row(name, key, shown, f"runAsUser {r['uid']}, runAsGroup/fsGroup {r['gid']}", MAPPED))
+        elif key == "volumes":
+            for vol in value:
+                if vol.get("type") == "bind":
+                    rows.append(
+                        Row(
+                            name,
+                            f"volumes:{vol['target']}",
+                            "bind mount",
+                            "ConfigMap redis-config (subPath), checksum rolls the pod",
+                            MAPPED,
+                        )
+                    )
+                else:
+                    rows.append(
+                        Row(
+                            name,
+                            f"volumes:{vol['target']}",
+                            f"volume {vol.get('source')}",
+                            f"volumeClaimTemplate data, {r['storage']} {r['storage_class']}",
+                            MAPPED,
+                        )
+                    )
+        elif key == "healthcheck":
+            rows.append(
+                Row(
+                    name,
+                    key,
+                    shown,
+                    "startupProbe + readinessProbe (same command); liveness tcpSocket",
+                    MAPPED,
+                )
+            )
+        elif key == "deploy":
+            rows.append(
+                Row(
+                    name,
+                    "deploy.resources.limits",
+                    _limits(value),
+                    f"limits {_kv(r['resources']['limits'])}; requests "
+                    f"{_kv(r['resources']['requests'])} from params",
+                    MAPPED,
+                )
+            )
+        elif key in ("read_only", "cap_drop", "security_opt"):
+            rows.append(Row(name, key, shown, "restricted securityContext", MAPPED))
+        elif key == "networks":
+            rows.append(Row(name, key, shown, f"NetworkPolicy allow-items-to-redis ({NS_DATA})", REPLACED))
+        else:
+            rows.extend(_common(name, key, value, ctx))
+    return rows
+
+
+def _traefik_rows(name: str, svc: dict[str, Any], ctx: Context) -> list[Row]:
+    t = ctx.values["traefik"]
+    rows = []
+    for key, value in svc.items():
+        if value in (None, [], {}, ""):
+            continue
+        shown = _short(value)
+        if key == "image":
+            rows.append(
+                Row(name, key, shown, f"Helm chart traefik, image tag {t['tag']} ({NS_INGRESS})", MAPPED)
+            )
+        elif key == "command":
+            rows.append(
+                Row(
+                    name,
+                    key,
+                    "static flags",
+                    "Helm values: entrypoints web/websecure/metrics, "
+                    "JSON logs, Prometheus metrics; docker provider -> kubernetesCRD",
+                    REPLACED,
+                )
+            )
+        elif key == "ports":
+            rows.append(
+                Row(
+                    name,
+                    key,
+                    shown,
+                    "web -> Service type LoadBalancer (L4) port 80/443; "
+                    "dashboard port not exposed (kubectl port-forward)",
+                    REPLACED,
+                )
+            )
+        elif key == "volumes":
+            for vol in value:
+                target = vol.get("target", "")
+                if target.endswith("docker.sock"):
+                    rows.append(
+                        Row(
+                            name,
+                            f"volumes:{target}",
+                            "Docker socket",
+                            "no Docker in GKE: the kubernetesCRD provider reads the API (RBAC)",
+                            DROPPED,
+                        )
+                    )
+                else:
+                    rows.append(
+                        Row(
+                            name,
+                            f"volumes:{target}",
+                            "dynamic config",
+                            f"Middleware {', '.join(m['name'] for m in t['middlewares']) or '-'}"
+                            f"; routers {', '.join(t['dynamic_routers']) or '-'} not exported",
+                            REPLACED,
+                        )
+                    )
+        elif key == "user":
+            rows.append(
+                Row(name, key, shown, "chart podSecurityContext runAsUser 65532 (no socket group)", REPLACED)
+            )
+        elif key == "healthcheck":
+            rows.append(Row(name, key, shown, "chart readiness/liveness probes on /ping", REPLACED))
+        elif key == "deploy":
+            rows.append(
+                Row(
+                    name,
+                    "deploy.resources.limits",
+                    _limits(value),
+                    f"Helm resources: limits {_kv(t['resources']['limits'])}; requests "
+                    f"{_kv(t['resources']['requests'])} from params",
+                    MAPPED,
+                )
+            )
+        elif key in ("read_only", "cap_drop", "security_opt"):
+            rows.append(Row(name, key, shown, "chart securityContext (restricted)", MAPPED))
+        elif key == "networks":
+            rows.append(Row(name, key, shown, f"NetworkPolicies in {NS_INGRESS}", REPLACED))
+        else:
+            rows.extend(_common(name, key, value, ctx))
+    return rows
+
+
+# Stand-ins whose image tag the export keeps (Helm values or the Redis sidecar).
+TAG_KEPT = {"prometheus", "grafana", "loki", "redis-exporter"}
+
+
+# redis-exporter becomes a container of the Redis pod: these keys carry over to it.
+SIDECAR_KEYS = {
+    "environment": "env; REDIS_ADDR -> localhost, REDIS_PASSWORD -> secretKeyRef",
+    "user": "container runAsUser/runAsGroup",
+    "deploy": "resources.limits (requests from params)",
+    "healthcheck": "readinessProbe on the same path, liveness tcpSocket",
+    "read_only": "readOnlyRootFilesystem: true",
+    "cap_drop": "capabilities.drop [ALL]",
+    "security_opt": "allowPrivilegeEscalation: false",
+    "networks": "shares the Redis pod; NetworkPolicy allow-prometheus-to-redis-exporter",
+    "image": "container image, same tag",
+}
+
+
+def _stand_in_rows(name: str, svc: dict[str, Any], ctx: Context) -> list[Row]:
+    text = STAND_INS[name][1]
+    rows = [Row(name, "(service)", f"profile {', '.join(svc.get('profiles') or ['core'])}", text, REPLACED)]
+    for key, value in svc.items():
+        if value in (None, [], {}, "") or key == "profiles":
+            continue
+        shown = _short(value)
+        if name == "redis-exporter" and key in SIDECAR_KEYS:
+            rows.append(Row(name, key, shown, f"sidecar `exporter`: {SIDECAR_KEYS[key]}", MAPPED))
+        elif key == "image":
+            kept = "image tag kept" if name in TAG_KEPT else "not used: the stand-in has its own pinned image"
+            rows.append(Row(name, key, shown, kept, MAPPED if name in TAG_KEPT else REPLACED))
+        elif key == "volumes":
+            for vol in value:
+                target = vol.get("target", "")
+                if target.endswith("docker.sock"):
+                    rows.append(
+                        Row(
+                            name,
+                            f"volumes:{target}",
+                            "Docker socket",
+                            "no Docker in GKE: pods and logs come from the Kubernetes API/nodes",
+                            DROPPED,
+                        )
+                    )
+                else:
+                    rows.append(
+                        Row(
+                            name,
+                            f"volumes:{target}",
+                            vol.get("type", "volume"),
+                            "chart values / PVC of the stand-in",
+                            REPLACED,
+                        )
+                    )
+        elif key in ("restart", "logging", "depends_on", "ports"):
+            rows.extend(_common(name, key, value, ctx))
+        else:
+            rows.append(Row(name, key, shown, "chart values of the stand-in", REPLACED))
+    return rows
+
+
+def conversion_rows(
+    services: dict[str, dict[str, Any]], ctx: Context, secrets: dict[str, str], base: str = ""
+) -> list[Row]:
+    """Rows for every compose service; the identical web replicas share one set of rows."""
+    web_names = set(ctx.values["web"]["compose_services"])
+    traefik_names = {
+        n
+        for n, s in services.items()
+        if any(str(c).startswith("--providers.file.filename=") for c in s.get("command") or [])
+    }
+    rows: list[Row] = []
+    webs = sorted(web_names)
+    rows.extend(_web_rows(", ".join(webs), _relative(_redact(services[webs[0]], secrets), base), ctx))
+    for name in sorted(services):
+        svc = _relative(_redact(services[name], secrets), base)
+        if name in web_names:
+            continue
+        elif name == "redis":
+            rows.extend(_redis_rows(name, svc, ctx))
+        elif name in traefik_names:
+            rows.extend(_traefik_rows(name, svc, ctx))
+        elif name in STAND_INS and STAND_INS[name][0] == REPLACED:
+            rows.extend(_stand_in_rows(name, svc, ctx))
+        else:
+            status, text = STAND_INS.get(name, (REVIEW, "unknown service: not exported, review"))
+            keys = ", ".join(k for k, v in svc.items() if v not in (None, [], {}, ""))
+            rows.append(Row(name, "(service)", f"keys: {keys}", text, status))
+    return rows
+
+
+def markdown(rows: list[Row], ctx: Context, secret_keys: dict[str, list[str]], charts: list[dict]) -> str:
+    p = ctx.params
+    lines = [
+        "# Compose -> GKE conversion",
+        "",
+        "Rendered by `srelab export k8s` from the compose model and `k8s-export/params.yaml`. Every "
+        "compose key is listed: `mapped` (same meaning), `replaced` (another mechanism does the job), "
+        "`dropped` (no Kubernetes meaning), `not exported` (profile left out), `review` (unknown).",
+        "",
+        f"- Kubernetes schema: v{p.kubernetes_version}; region {p.gcp.region}; zones "
+        + ", ".join(f"{k} -> {z}" for k, z in p.zones.items()),
+        f"- Hosts: items `{p.items_host}`, Grafana `{p.grafana_host}`"
+        + (f" (TLS secret `{p.tls_secret}`)" if p.tls_secret else " (plain HTTP; set tls_secret for TLS)"),
+        f"- Images: items `{ctx.values['web']['image']}`",
+        "",
+        "## Secrets to create (`create-secrets.sh`, from repository secrets in CI)",
+        "",
+        "| namespace | Secret | keys |",
+        "|---|---|---|",
+    ]
+    for ns, keys in secret_keys.items():
+        lines.append(f"| {ns} | {p.secret_name} | {', '.join(keys)} |")
+    lines += [
+        "",
+        "## Helm charts (`helm/install.sh`)",
+        "",
+        "| chart | version | namespace |",
+        "|---|---|---|",
+    ]
+    for c in charts:
+        lines.append(f"| {c['chart']} | {c['version']} | {c['namespace']} |")
+    lines += [
+        "",
+        "## Compose features",
+        "",
+        "| service | compose key | compose | Kubernetes | status |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r.service} | {r.key} | {r.compose} | {r.kubernetes} | {r.status} |")
+    return "\n".join(lines) + "\n"
+
+
+def table(rows: list[Row]) -> Table:
+    colours = {MAPPED: "green", REPLACED: "cyan", DROPPED: "yellow", NOT_EXPORTED: "dim", REVIEW: "bold red"}
+    out = Table(title="compose -> GKE conversion", show_lines=False)
+    for column in ("service", "compose key", "Kubernetes", "status"):
+        out.add_column(column, overflow="fold")
+    for r in rows:
+        out.add_row(
+            r.service,
+            r.key,
+            r.kubernetes.replace("\\|", "|"),
+            f"[{colours.get(r.status, 'white')}]{r.status}[/]",
+        )
+    return out

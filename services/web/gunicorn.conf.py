@@ -1,0 +1,86 @@
+"""gunicorn settings for the items service (run from this directory, see the Dockerfile).
+
+Timings relate to the rest of the stack:
+- graceful_timeout (10 s) < compose stop_grace_period (15 s): SIGTERM drains in-flight requests
+  before Docker's SIGKILL.
+- keepalive (120 s) > Traefik's 90 s backend idle timeout: the proxy, not gunicorn, closes idle
+  connections, so it never reuses one gunicorn just closed (a 502).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+from gunicorn import glogging
+from items_service.logs import JsonFormatter
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+bind = ["0.0.0.0:8000"]
+worker_class = "gthread"
+workers = _env_int("WEB_WORKERS", 2)
+threads = _env_int("WEB_THREADS", 4)
+timeout = 30
+graceful_timeout = 10
+keepalive = 120
+# Heartbeat files on tmpfs (the root filesystem is read-only).
+worker_tmp_dir = "/dev/shm"
+proc_name = "items"
+# The control socket would go to $HOME/.gunicorn on a read-only filesystem; not used here.
+control_socket_disable = True
+preload_app = False  # each worker builds its own app, Redis pool and metric files
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+errorlog = "-"
+accesslog = None  # the app writes one JSON access line per request itself
+
+
+class JsonLogger(glogging.Logger):
+    """gunicorn's logger without its access log (enabled implicitly by logconfig_dict)."""
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        return None
+
+
+logger_class = JsonLogger
+logconfig_dict: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": JsonFormatter}},
+    "handlers": {
+        "stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}
+    },
+    "root": {"level": "INFO", "handlers": ["stdout"]},
+    "loggers": {
+        "gunicorn.error": {"level": loglevel.upper(), "handlers": ["stdout"], "propagate": False},
+        "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
+    },
+}
+
+
+def on_starting(server: Any) -> None:
+    """Start with an empty multiprocess metrics dir: files of a previous run would be summed."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        return
+    if os.path.isdir(path):
+        for entry in os.listdir(path):
+            full = os.path.join(path, entry)
+            if os.path.isdir(full) and not os.path.islink(full):
+                shutil.rmtree(full)
+            else:
+                os.unlink(full)
+    os.makedirs(path, exist_ok=True)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Drop a dead worker's live gauges (items_http_requests_in_progress uses livesum)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

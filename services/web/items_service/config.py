@@ -1,0 +1,103 @@
+"""Settings of the items service, read once from the environment at app creation."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+SERVICE_NAME = "items"
+
+# Request and listing limits (part of the API contract, see openapi.py).
+MAX_BODY_BYTES = 16 * 1024
+MAX_NAME_LENGTH = 200
+DEFAULT_PAGE_LIMIT = 50
+MAX_PAGE_LIMIT = 500
+IDEMPOTENCY_KEY_MAX_LENGTH = 128
+IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value the service cannot use."""
+
+
+def default_replica(env: Mapping[str, str] | None = None) -> str:
+    """Replica name for headers, metrics and logs: REPLICA, else the host name."""
+    env = os.environ if env is None else env
+    return env.get("REPLICA") or socket.gethostname()
+
+
+def default_zone(env: Mapping[str, str] | None = None) -> str:
+    env = os.environ if env is None else env
+    return env.get("ZONE") or "unknown"
+
+
+def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not a number") from exc
+    if not value >= minimum:  # also rejects NaN
+        raise ConfigError(f"{name}={raw!r} must be >= {minimum}")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from exc
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name}={raw!r} must be between {minimum} and {maximum}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app needs from its environment (see compose/compose.yaml)."""
+
+    redis_host: str = "localhost"
+    redis_port: int = 6379
+    redis_password: str | None = None
+    redis_db: int = 0
+    # Bounded waits: Redis down or frozen must yield a 503 quickly, never a hung worker thread.
+    redis_connect_timeout: float = 0.25
+    redis_socket_timeout: float = 1.0
+    redis_max_connections: int = 64
+    replica: str = "local"
+    zone: str = "unknown"
+    log_level: str = "INFO"
+    # Set by compose (PROMETHEUS_MULTIPROC_DIR); None means a plain in-process registry.
+    multiproc_dir: str | None = None
+    idempotency_ttl_seconds: int = IDEMPOTENCY_TTL_SECONDS
+    max_body_bytes: int = MAX_BODY_BYTES
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        log_level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
+        if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ConfigError(f"LOG_LEVEL={log_level!r} is not a logging level")
+        return cls(
+            redis_host=env.get("REDIS_HOST") or "localhost",
+            redis_port=_int(env, "REDIS_PORT", 6379, minimum=1, maximum=65535),
+            redis_password=env.get("REDIS_PASSWORD") or None,
+            redis_db=_int(env, "REDIS_DB", 0, minimum=0, maximum=15),
+            redis_connect_timeout=_float(env, "REDIS_CONNECT_TIMEOUT", 0.25, minimum=0.01),
+            redis_socket_timeout=_float(env, "REDIS_SOCKET_TIMEOUT", 1.0, minimum=0.01),
+            redis_max_connections=_int(env, "REDIS_MAX_CONNECTIONS", 64, minimum=1, maximum=10_000),
+            replica=default_replica(env),
+            zone=default_zone(env),
+            log_level=log_level,
+            multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
+            idempotency_ttl_seconds=_int(
+                env, "IDEMPOTENCY_TTL_SECONDS", IDEMPOTENCY_TTL_SECONDS, minimum=1, maximum=30 * 86400
+            ),
+        )

@@ -1,0 +1,48 @@
+"""Health endpoints: /livez (process only), /readyz and /health (Redis answers PING)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from items_service.errors import RETRY_AFTER_SECONDS
+from items_service.runtime import runtime
+from items_service.store import StoreUnavailable
+
+bp = Blueprint("probes", __name__)
+
+
+def _status(body: dict[str, str], status: int) -> Response:
+    response = jsonify(body)
+    response.status_code = status
+    if status == 503:
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/livez")
+def livez() -> Response:
+    # Liveness: the process answers. NEVER touches Redis (Docker would restart healthy replicas).
+    return _status({"status": "alive"}, 200)
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    try:
+        runtime().store.ping()
+    except StoreUnavailable as exc:
+        return _status(
+            {"status": "unavailable", "error": f"storage unavailable: {type(exc.cause).__name__}"}, 503
+        )
+    return _status({"status": "ready"}, 200)
+
+
+@bp.get("/health")
+def health() -> Response:
+    try:
+        runtime().store.ping()
+    except StoreUnavailable as exc:
+        return _status(
+            {"status": "unhealthy", "error": f"storage unavailable: {type(exc.cause).__name__}"}, 503
+        )
+    return _status({"status": "healthy"}, 200)

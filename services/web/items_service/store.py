@@ -1,0 +1,184 @@
+"""Redis storage of items.
+
+Keys (docs/architecture.md): ``items:seq`` (INCR counter), ``items:data`` (hash id -> item JSON),
+``items:by_seq`` (sorted set id scored by sequence: newest = highest score) and
+``items:idem:<key>`` (item id, expires after 24 h).
+
+A create is ONE Lua script: the idempotency key is checked first, then item, index entry and
+idempotency record are written together. With separate writes a replica killed in between leaves
+an item without its key, and the proxy's retry of the same request stores it a second time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from items_service.config import Settings
+
+SEQ_KEY = "items:seq"
+DATA_KEY = "items:data"
+INDEX_KEY = "items:by_seq"
+IDEMPOTENCY_PREFIX = "items:idem:"
+
+# KEYS: seq, data, index[, idempotency]; ARGV: id, item JSON, idempotency TTL (s).
+# Returns {1, item JSON} when it stored the item, {0, existing item JSON} for a replay.
+# The shebang makes Redis 7 refuse the whole script up front (e.g. OOM) instead of mid-way.
+CREATE_ITEM_LUA = """#!lua
+if #KEYS == 4 then
+  local existing_id = redis.call('GET', KEYS[4])
+  if existing_id then
+    local existing = redis.call('HGET', KEYS[2], existing_id)
+    if existing then
+      return {0, existing}
+    end
+  end
+end
+local seq = redis.call('INCR', KEYS[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], seq, ARGV[1])
+if #KEYS == 4 then
+  redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[3])
+end
+return {1, ARGV[2]}
+"""
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    name: str
+    created_at: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name, "created_at": self.created_at}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str) -> Item:
+        data = json.loads(raw)
+        return cls(id=str(data["id"]), name=str(data["name"]), created_at=str(data["created_at"]))
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    item: Item
+    created: bool  # False: an existing item returned for a repeated Idempotency-Key
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Item]
+    # Sequence number of the last item returned when there are older items, else None.
+    next_after: int | None
+
+
+class StoreUnavailable(Exception):
+    """Redis could not be reached, timed out or refused the command."""
+
+    def __init__(self, operation: str, cause: BaseException) -> None:
+        super().__init__(f"{operation}: {type(cause).__name__}: {cause}")
+        self.operation = operation
+        self.cause = cause
+
+
+def new_item_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def make_redis(settings: Settings) -> redis.Redis:
+    """A client whose calls fail fast: short timeouts and NO retries.
+
+    redis-py 8 retries 10 times with backoff by default, which turns "Redis is down" into a
+    multi-second hang per request; and a retried create could run twice. Stale pooled connections
+    after a Redis restart are still replaced: the pool checks a connection before handing it out.
+    """
+    pool = redis.ConnectionPool(
+        host=settings.redis_host,
+        port=settings.redis_port,
+        db=settings.redis_db,
+        password=settings.redis_password,
+        socket_connect_timeout=settings.redis_connect_timeout,
+        socket_timeout=settings.redis_socket_timeout,
+        socket_keepalive=True,
+        max_connections=settings.redis_max_connections,
+        retry=Retry(NoBackoff(), 0),
+        decode_responses=True,
+        client_name="items-" + re.sub(r"[^A-Za-z0-9._-]", "_", settings.replica)[:64],
+    )
+    return redis.Redis(connection_pool=pool)
+
+
+class ItemStore:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        idempotency_ttl_seconds: int,
+        on_error: Callable[[str, BaseException], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.idempotency_ttl_seconds = idempotency_ttl_seconds
+        self._on_error = on_error
+        self._create_script = client.register_script(CREATE_ITEM_LUA)
+
+    @contextmanager
+    def _operation(self, name: str) -> Iterator[None]:
+        try:
+            yield
+        except redis.RedisError as exc:
+            if self._on_error is not None:
+                self._on_error(name, exc)
+            raise StoreUnavailable(name, exc) from exc
+
+    def create(self, name: str, idempotency_key: str | None = None) -> CreateResult:
+        item = Item(id=new_item_id(), name=name, created_at=utc_now_iso())
+        keys = [SEQ_KEY, DATA_KEY, INDEX_KEY]
+        if idempotency_key is not None:
+            keys.append(IDEMPOTENCY_PREFIX + idempotency_key)
+        with self._operation("create"):
+            stored, raw = self._create_script(
+                keys=keys, args=[item.id, item.to_json(), self.idempotency_ttl_seconds]
+            )
+        if int(stored) == 1:
+            return CreateResult(item=item, created=True)
+        return CreateResult(item=Item.from_json(raw), created=False)
+
+    def get(self, item_id: str) -> Item | None:
+        with self._operation("get"):
+            raw = self.client.hget(DATA_KEY, item_id)
+        return None if raw is None else Item.from_json(str(raw))
+
+    def list_page(self, limit: int, after_seq: int | None = None) -> Page:
+        """Newest first; ``after_seq`` resumes below that sequence number. Two commands whatever
+        the number of stored items: ZRANGE BYSCORE REV LIMIT (limit + 1) and one HMGET."""
+        upper = "+inf" if after_seq is None else f"({after_seq}"
+        with self._operation("list"):
+            entries: Any = self.client.zrange(
+                INDEX_KEY, upper, "-inf", desc=True, byscore=True, offset=0, num=limit + 1, withscores=True
+            )
+            page = entries[:limit]
+            raws: list[Any] = self.client.hmget(DATA_KEY, [member for member, _ in page]) if page else []
+        items = [Item.from_json(str(raw)) for raw in raws if raw is not None]
+        next_after = int(page[-1][1]) if len(entries) > limit else None
+        return Page(items=items, next_after=next_after)
+
+    def ping(self) -> None:
+        with self._operation("ping"):
+            self.client.ping()

@@ -1,0 +1,277 @@
+"""The real thing: gunicorn + gunicorn.conf.py (2 gthread workers) against the real redis-server.
+
+Checks /metrics aggregation across workers (prometheus_client multiprocess files), JSON-only
+logs, and that SIGTERM lets an in-flight request finish (graceful drain).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.parser import text_string_to_metric_families
+
+if TYPE_CHECKING:
+    from tests.conftest import RedisServer
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[3]
+WEB_DIR = REPO / "services" / "web"
+GUNICORN = REPO / ".venv" / "bin" / "gunicorn"
+
+
+@dataclass
+class Gunicorn:
+    process: subprocess.Popen[bytes]
+    port: int
+    metrics_dir: Path
+    log_path: Path
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        timeout: float = 10.0,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One request on a fresh connection (so requests spread over the workers)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            payload = json.dumps(body).encode() if body is not None else None
+            all_headers = {"Connection": "close", "Content-Type": "application/json", **(headers or {})}
+            conn.request(method, path, body=payload, headers=all_headers)
+            response = conn.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            conn.close()
+
+    def log_lines(self) -> list[str]:
+        return [line for line in self.log_path.read_text().splitlines() if line.strip()]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def gunicorn(
+    _redis_server_session: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gunicorn]:
+    if not GUNICORN.exists():
+        pytest.skip(f"{GUNICORN} missing")
+    redis_server = _redis_server_session
+    redis_server.resume()
+    redis_server.start()
+    redis_server.flushall()
+    tmp = tmp_path_factory.mktemp("gunicorn")
+    metrics_dir = tmp / "metrics"
+    metrics_dir.mkdir()
+    (metrics_dir / "counter_1.db").write_bytes(b"stale file of a previous run")  # on_starting wipes it
+    log_path = tmp / "gunicorn.log"
+    port = _free_port()
+    env = {
+        **os.environ,
+        "REDIS_HOST": redis_server.host,
+        "REDIS_PORT": str(redis_server.port),
+        "REDIS_PASSWORD": redis_server.password,
+        "REDIS_SOCKET_TIMEOUT": "5",  # the drain test holds a request on a paused Redis
+        "REPLICA": "web-g",
+        "ZONE": "g",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        "WEB_WORKERS": "2",
+        "WEB_THREADS": "4",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [
+                str(GUNICORN),
+                "-c",
+                "gunicorn.conf.py",
+                "-b",
+                f"127.0.0.1:{port}",
+                "items_service.app:create_app()",
+            ],
+            cwd=WEB_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = Gunicorn(process=process, port=port, metrics_dir=metrics_dir, log_path=log_path)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert process.poll() is None, log_path.read_text()
+            try:
+                if server.request("GET", "/livez", timeout=1)[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.05)
+        # Both workers have booted once each has written its metric files.
+        while len({p.name.rsplit("_", 1)[1] for p in metrics_dir.glob("counter_*.db")}) < 2:
+            assert time.monotonic() < deadline, sorted(p.name for p in metrics_dir.iterdir())
+            time.sleep(0.05)
+        yield server
+    finally:
+        redis_server.resume()
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _metric_values(text: str, name: str) -> float:
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name)
+
+
+def _per_worker_created(metrics_dir: Path) -> dict[str, float]:
+    """items_created_total of each worker alone, from its own counter file."""
+    result: dict[str, float] = {}
+    for path in metrics_dir.glob("counter_*.db"):
+        pid = path.stem.rsplit("_", 1)[1]
+        single = metrics_dir.parent / f"single-{pid}"
+        shutil.rmtree(single, ignore_errors=True)
+        single.mkdir()
+        shutil.copy(path, single / path.name)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(single))
+        result[pid] = _metric_values(generate_latest(registry).decode(), "items_created_total")
+    return result
+
+
+def test_stale_metric_files_are_wiped_at_start(gunicorn: Gunicorn) -> None:
+    assert not (gunicorn.metrics_dir / "counter_1.db").exists()
+    assert gunicorn.request("GET", "/metrics")[0] == 200
+
+
+def test_metrics_aggregate_across_workers(gunicorn: Gunicorn) -> None:
+    sent = 0
+    per_worker: dict[str, float] = {}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in range(10):  # until both workers have served some (the kernel picks the acceptor)
+            statuses = list(
+                pool.map(lambda i: gunicorn.request("POST", "/items", {"name": f"g{i}"})[0], range(40))
+            )
+            assert statuses == [201] * 40
+            sent += 40
+            per_worker = _per_worker_created(gunicorn.metrics_dir)
+            if len(per_worker) == 2 and all(v > 0 for v in per_worker.values()):
+                break
+    assert len(per_worker) == 2 and all(v > 0 for v in per_worker.values()), per_worker
+
+    status, headers, body = gunicorn.request("GET", "/metrics")
+    assert status == 200
+    assert headers["X-Served-By"] == "web-g"
+    text = body.decode()
+    assert _metric_values(text, "items_created_total") == sent == sum(per_worker.values())
+    assert 'items_created_total{replica="web-g",zone="g"}' in text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    posts = [
+        s.value
+        for s in families["items_http_requests"].samples
+        if s.name == "items_http_requests_total"
+        and s.labels["route"] == "/items"
+        and s.labels["status"] == "201"
+    ]
+    assert posts == [sent]  # one series: summed over the workers, labelled replica/zone, no pid label
+    in_progress = families["items_http_requests_in_progress"].samples
+    assert all("pid" not in s.labels for s in in_progress)
+    assert sum(s.value for s in in_progress if s.labels["route"] == "/items") == 0
+
+
+def _chunked_post(gunicorn: Gunicorn, size: int) -> tuple[int, dict[str, Any]]:
+    """POST /items with Transfer-Encoding: chunked (no Content-Length) and a JSON body of `size` bytes."""
+    head = b'{"name": "chunked", "pad": "'
+    body = head + b"y" * (size - len(head) - 2) + b'"}'
+    assert len(body) == size
+    conn = http.client.HTTPConnection("127.0.0.1", gunicorn.port, timeout=10)
+    try:
+        chunks = (body[i : i + 1000] for i in range(0, len(body), 1000))
+        conn.request(
+            "POST", "/items", body=chunks, headers={"Content-Type": "application/json"}, encode_chunked=True
+        )
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def test_chunked_bodies_are_limited_to_16_kib_exactly(gunicorn: Gunicorn) -> None:
+    status, body = _chunked_post(gunicorn, 16384)
+    assert (status, body["name"]) == (201, "chunked")
+    status, body = _chunked_post(gunicorn, 16385)
+    assert (status, body["error"]) == (413, "payload too large")
+    status, body = _chunked_post(gunicorn, 100_000)
+    assert (status, body["error"]) == (413, "payload too large")
+
+
+def test_logs_are_json_lines_only(gunicorn: Gunicorn) -> None:
+    gunicorn.request("POST", "/items", {"name": "logged"}, headers={"X-Request-ID": "gunicorn-log-1"})
+    time.sleep(0.2)
+    lines = gunicorn.log_lines()
+    parsed = [json.loads(line) for line in lines]  # fails on any plain-text line
+    assert all(p["service"] == "items" and p["replica"] == "web-g" and p["zone"] == "g" for p in parsed)
+    loggers = {p["logger"] for p in parsed}
+    assert {"gunicorn.error", "items_service.access", "items_service.app"} <= loggers
+    assert "gunicorn.access" not in loggers
+    assert any(p["message"].startswith("Booting worker") for p in parsed)
+    mine = [p for p in parsed if p.get("request_id") == "gunicorn-log-1"]
+    assert [(p["logger"], p["method"], p["route"], p["status"]) for p in mine] == [
+        ("items_service.access", "POST", "/items", 201)
+    ]
+
+
+def test_sigterm_drains_in_flight_requests(gunicorn: Gunicorn, _redis_server_session: RedisServer) -> None:
+    redis_server = _redis_server_session
+    result: dict[str, Any] = {}
+
+    def slow_request() -> None:
+        try:
+            status, _, body = gunicorn.request("GET", "/items?limit=1", timeout=15)
+            result.update(status=status, body=body, finished=time.monotonic())
+        except Exception as exc:  # reported by the assertions below
+            result["error"] = repr(exc)
+
+    assert gunicorn.request("POST", "/items", {"name": "drain"})[0] == 201
+    redis_server.pause()  # the request will block in Redis until resume()
+    try:
+        thread = threading.Thread(target=slow_request)
+        thread.start()
+        time.sleep(0.5)
+        assert thread.is_alive(), result
+        gunicorn.process.send_signal(signal.SIGTERM)
+        sigterm_at = time.monotonic()
+        time.sleep(1.0)
+        assert gunicorn.process.poll() is None  # still draining
+        assert thread.is_alive(), result
+    finally:
+        redis_server.resume()
+    thread.join(timeout=10)
+    assert result.get("status") == 200, result
+    assert [item["name"] for item in json.loads(result["body"])] == ["drain"]
+    assert result["finished"] > sigterm_at + 1.0
+    assert gunicorn.process.wait(timeout=12) == 0
+    messages = [json.loads(line)["message"] for line in gunicorn.log_lines()]
+    assert "Handling signal: term" in messages
+    assert "Shutting down: Master" in messages

@@ -42,8 +42,11 @@ def services(profiles: tuple[str, ...] = PROFILES) -> dict[str, dict[str, Any]]:
 def web_services() -> tuple[str, ...]:
     """Names of the items-service replicas (label srelab.role=web), sorted."""
     return tuple(
-        sorted(name for name, svc in services(()).items()
-               if (svc.get("labels") or {}).get(WEB_ROLE_LABEL) == "web")
+        sorted(
+            name
+            for name, svc in services(()).items()
+            if (svc.get("labels") or {}).get(WEB_ROLE_LABEL) == "web"
+        )
     )
 
 

@@ -80,9 +80,16 @@ def build_base(docker: DockerClient, name: str, console: Console) -> None:
         rootfs = Path(tmp) / "rootfs"
         console.print(f"  debootstrap bookworm from {apt_mirror()} (about a minute)")
         subprocess.run(
-            ["debootstrap", "--variant=minbase", "--include=python3,python3-venv,ca-certificates",
-             "bookworm", str(rootfs), apt_mirror()],
-            check=True, stdout=subprocess.DEVNULL,
+            [
+                "debootstrap",
+                "--variant=minbase",
+                "--include=python3,python3-venv,ca-certificates",
+                "bookworm",
+                str(rootfs),
+                apt_mirror(),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
         # TLS to the package index verifies only with this machine's CA bundle.
         if HOST_CA_BUNDLE.exists():
@@ -111,7 +118,9 @@ def _stage_context(image: LocalImage, dest: Path) -> Path:
     return dest
 
 
-def build_local_images(settings: Settings, docker: DockerClient, console: Console, force: bool = False) -> list[str]:
+def build_local_images(
+    settings: Settings, docker: DockerClient, console: Console, force: bool = False
+) -> list[str]:
     """Build the base and every local image that is missing (all with force); return their names."""
     base = settings.local_image(settings.python_image)
     built = []

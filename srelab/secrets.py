@@ -9,7 +9,9 @@ from srelab.settings import SECRETS_ENV, SECRETS_TEMPLATE
 
 
 def _keys(lines: list[str]) -> set[str]:
-    return {line.split("=", 1)[0].strip() for line in lines if "=" in line and not line.lstrip().startswith("#")}
+    return {
+        line.split("=", 1)[0].strip() for line in lines if "=" in line and not line.lstrip().startswith("#")
+    }
 
 
 def ensure_secrets(path: Path = SECRETS_ENV, template: Path = SECRETS_TEMPLATE) -> list[str]:

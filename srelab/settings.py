@@ -39,9 +39,7 @@ LOCAL_REPO = "srelab-local"
 class Settings(BaseSettings):
     """Lab settings; field names map to the upper-case variables in compose/lab.env."""
 
-    model_config = SettingsConfigDict(
-        env_file=(LAB_ENV, SECRETS_ENV), extra="ignore", case_sensitive=False
-    )
+    model_config = SettingsConfigDict(env_file=(LAB_ENV, SECRETS_ENV), extra="ignore", case_sensitive=False)
 
     lab_project: str = Field(description="compose project name")
     lab_images: Literal["upstream", "local"] = "upstream"
@@ -100,8 +98,13 @@ class Settings(BaseSettings):
         if Path("/var/run/docker.sock").exists():
             env["DOCKER_GID"] = str(os.stat("/var/run/docker.sock").st_gid)
         if self.lab_images == "local":
-            for var in ("TRAEFIK_IMAGE", "REDIS_IMAGE", "PYTHON_IMAGE", "PROMETHEUS_IMAGE",
-                        "REDIS_EXPORTER_IMAGE"):
+            for var in (
+                "TRAEFIK_IMAGE",
+                "REDIS_IMAGE",
+                "PYTHON_IMAGE",
+                "PROMETHEUS_IMAGE",
+                "REDIS_EXPORTER_IMAGE",
+            ):
                 env[var] = self.local_image(getattr(self, var.lower()))
         return env
 

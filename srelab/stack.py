@@ -18,7 +18,7 @@ from srelab.compose_model import services as compose_services
 from srelab.docker_client import compose_client, require_engine
 from srelab.errors import LabError
 from srelab.images import build_local_images
-from srelab.settings import DEFAULT_PROFILES, PROFILES, Settings
+from srelab.settings import PROFILES, Settings
 
 
 def resolve_profiles(names: Iterable[str]) -> tuple[str, ...]:
@@ -47,8 +47,11 @@ class Plan:
 def plan_services(settings: Settings, profiles: Sequence[str]) -> Plan:
     """Every service of the profiles; with LAB_IMAGES=local, only those with a local image or build."""
     model = compose_services(tuple(profiles))
-    wanted = {name: svc for name, svc in model.items()
-              if not svc.get("profiles") or set(svc["profiles"]) & set(profiles)}
+    wanted = {
+        name: svc
+        for name, svc in model.items()
+        if not svc.get("profiles") or set(svc["profiles"]) & set(profiles)
+    }
     if settings.lab_images != "local":
         return Plan(tuple(sorted(wanted)), {})
     local = set(settings.compose_environment().values())
@@ -73,8 +76,9 @@ def plan_services(settings: Settings, profiles: Sequence[str]) -> Plan:
 class Stack:
     """The lab's compose project."""
 
-    def __init__(self, settings: Settings, profiles: Sequence[str] = PROFILES,
-                 console: Console | None = None) -> None:
+    def __init__(
+        self, settings: Settings, profiles: Sequence[str] = PROFILES, console: Console | None = None
+    ) -> None:
         self.settings = settings
         self.profiles = tuple(profiles)
         self.console = console or Console()
@@ -94,11 +98,19 @@ class Stack:
             if "build" in svc:
                 by_image.setdefault(svc["image"], name)
         for image, service in by_image.items():
-            with self.console.status(f"building {image}"):
+            with self.console.status(f"building {image}") as status:
+                tail: list[str] = []
                 try:
-                    self.docker.compose.build([service], quiet=True)
+                    for _, raw in self.docker.compose.build([service], stream_logs=True):
+                        line = raw.decode(errors="replace").strip()
+                        if line:
+                            tail = [*tail[-4:], line]
+                            if line.startswith("Step "):
+                                status.update(f"building {image}: {line[:70]}")
                 except DockerException as exc:
-                    raise LabError(f"building {image} failed: {_last_line(exc)}") from None
+                    raise LabError(
+                        f"building {image} failed: {' | '.join(tail) or _last_line(exc)}"
+                    ) from None
 
     # -- lifecycle ------------------------------------------------------------------------------
     def up(self, services: Sequence[str], timeout_s: int = 240) -> float:
@@ -108,23 +120,33 @@ class Stack:
 
         def run() -> None:
             try:
-                self.docker.compose.up(list(services), detach=True, wait=True, wait_timeout=timeout_s,
-                                       pull="never" if self.settings.lab_images == "local" else "missing",
-                                       remove_orphans=False, quiet=True)
+                self.docker.compose.up(
+                    list(services),
+                    detach=True,
+                    wait=True,
+                    wait_timeout=timeout_s,
+                    pull="never" if self.settings.lab_images == "local" else "missing",
+                    remove_orphans=False,
+                    quiet=True,
+                )
             except BaseException as exc:  # reported in the calling thread
                 outcome["error"] = exc
 
         worker = threading.Thread(target=run, daemon=True)
         worker.start()
-        with Live(self._health_table(services, started), console=self.console,
-                  refresh_per_second=2, transient=True) as live:
+        with Live(
+            self._health_table(services, started), console=self.console, refresh_per_second=2, transient=True
+        ) as live:
             while worker.is_alive():
                 worker.join(timeout=1.0)
                 live.update(self._health_table(services, started))
         if outcome["error"] is not None:
             exc = outcome["error"]
-            unhealthy = [f"{c.name}: {health_of(c)}" for c in self.containers()
-                         if health_of(c) not in ("healthy", "running")]
+            unhealthy = [
+                f"{c.name}: {health_of(c)}"
+                for c in self.containers()
+                if health_of(c) not in ("healthy", "running")
+            ]
             detail = f" (not healthy: {', '.join(unhealthy)})" if unhealthy else ""
             raise LabError(f"stack did not become healthy: {_last_line(exc)}{detail}; see `make logs`")
         return time.monotonic() - started
@@ -136,7 +158,9 @@ class Stack:
     def containers(self, services: Sequence[str] | None = None) -> list[Container]:
         return self.docker.compose.ps(services=list(services) if services else None, all=True)
 
-    def logs(self, services: Sequence[str], follow: bool = True, tail: int = 100) -> Iterable[tuple[str, bytes]]:
+    def logs(
+        self, services: Sequence[str], follow: bool = True, tail: int = 100
+    ) -> Iterable[tuple[str, bytes]]:
         return self.docker.compose.logs(list(services) or None, follow=follow, tail=str(tail), stream=True)
 
     # -- views ----------------------------------------------------------------------------------
@@ -144,19 +168,17 @@ class Stack:
         table = Table(title=f"waiting for healthy services ({time.monotonic() - started:.0f} s)")
         table.add_column("service")
         table.add_column("state")
-        by_service = {c.config.labels.get("com.docker.compose.service"): c for c in self._safe_ps()}
+        states: dict[str, str] = {}
+        try:
+            for c in self.containers():
+                states[c.config.labels.get("com.docker.compose.service", "?")] = health_of(c)
+        except DockerException:
+            pass  # containers come and go while compose recreates them
         for name in services:
-            container = by_service.get(name)
-            state = health_of(container) if container else "creating"
+            state = states.get(name, "creating")
             style = "green" if state in ("healthy", "running") else "yellow"
             table.add_row(name, f"[{style}]{state}[/]")
         return table
-
-    def _safe_ps(self) -> list[Container]:
-        try:
-            return self.containers()
-        except DockerException:
-            return []
 
 
 def health_of(container: Container) -> str:

@@ -19,18 +19,31 @@ from srelab.stack import Stack, health_of, plan_services, resolve_profiles
 console = Console()
 
 # Friendly names for published UIs; any other published port is listed by service name.
-UI_PATHS = {"traefik:8081": "/items", "traefik:8080": "/dashboard/", "grafana:3000": "/",
-            "prometheus:9090": "/", "kibana:5601": "/", "locust:8089": "/", "loki:3100": "/ready"}
+UI_PATHS = {
+    "traefik:8081": "/items",
+    "traefik:8080": "/dashboard/",
+    "grafana:3000": "/",
+    "prometheus:9090": "/",
+    "kibana:5601": "/",
+    "locust:8089": "/",
+    "loki:3100": "/ready",
+}
 
 ProfileOpt = Annotated[
     list[str] | None,
-    typer.Option("--profile", "-p", help="core, monitoring, elk, loadtest or all (repeatable); "
-                 f"default: {', '.join(DEFAULT_PROFILES)} beside the core"),
+    typer.Option(
+        "--profile",
+        "-p",
+        help="core, monitoring, elk, loadtest or all (repeatable); "
+        f"default: {', '.join(DEFAULT_PROFILES)} beside the core",
+    ),
 ]
 
 
-def up(profile: ProfileOpt = None,
-       timeout: Annotated[int, typer.Option(help="seconds to wait for healthy")] = 300) -> None:
+def up(
+    profile: ProfileOpt = None,
+    timeout: Annotated[int, typer.Option(help="seconds to wait for healthy")] = 300,
+) -> None:
     """Build what is needed, start the stack, wait until every service is healthy, print URLs."""
     settings = get_settings()
     profiles = resolve_profiles(profile if profile else DEFAULT_PROFILES)
@@ -51,11 +64,15 @@ def up(profile: ProfileOpt = None,
     stack.build(plan.start)
     stack.up(plan.start, timeout_s=timeout)
     _print_status(stack)
-    console.print(f"[green]up[/] in {time.monotonic() - started:.0f} s "
-                  f"(images: {settings.lab_images}; profiles: {', '.join(profiles) or 'core'})")
+    console.print(
+        f"[green]up[/] in {time.monotonic() - started:.0f} s "
+        f"(images: {settings.lab_images}; profiles: {', '.join(profiles) or 'core'})"
+    )
 
 
-def down(volumes: Annotated[bool, typer.Option("--volumes", "-v", help="also delete data volumes")] = False) -> None:
+def down(
+    volumes: Annotated[bool, typer.Option("--volumes", "-v", help="also delete data volumes")] = False,
+) -> None:
     """Stop and remove the stack's containers (data volumes are kept unless --volumes)."""
     Stack(get_settings(), PROFILES, console).down(volumes=volumes)
     console.print("stack removed" + (" with its volumes" if volumes else "; data volumes kept"))
@@ -68,9 +85,11 @@ def status() -> None:
     _print_status(stack)
 
 
-def logs(services: Annotated[list[str] | None, typer.Argument(help="services (default: all)")] = None,
-         follow: Annotated[bool, typer.Option("--follow/--no-follow")] = True,
-         tail: int = 100) -> None:
+def logs(
+    services: Annotated[list[str] | None, typer.Argument(help="services (default: all)")] = None,
+    follow: Annotated[bool, typer.Option("--follow/--no-follow")] = True,
+    tail: int = 100,
+) -> None:
     """Follow the stack's logs."""
     stack = Stack(get_settings(), PROFILES, console)
     require_engine(stack.docker)

@@ -32,8 +32,14 @@ def grafana_credentials() -> tuple[str, str] | None:
 class Annotator:
     """Sends each event to Grafana and Loki if they answered the probe; records what happened."""
 
-    def __init__(self, settings: Settings, experiment: str, run_id: str,
-                 say: Callable[[str], None] = print, timeout_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        experiment: str,
+        run_id: str,
+        say: Callable[[str], None] = print,
+        timeout_s: float = 1.0,
+    ) -> None:
         self.experiment = experiment
         self.run_id = run_id
         self.say = say
@@ -94,16 +100,26 @@ class Annotator:
     def grafana_on(self) -> bool:
         return self._auth is not None
 
-    def event(self, t: float, text: str, tags: list[str], end_t: float | None = None,
-              fields: dict[str, Any] | None = None) -> None:
+    def event(
+        self,
+        t: float,
+        text: str,
+        tags: list[str],
+        end_t: float | None = None,
+        fields: dict[str, Any] | None = None,
+    ) -> None:
         if self._auth is not None:
-            body: dict[str, Any] = {"time": int(t * 1000), "tags": ["srelab", "chaos", self.experiment, *tags],
-                                    "text": f"{self.experiment}: {text}"}
+            body: dict[str, Any] = {
+                "time": int(t * 1000),
+                "tags": ["srelab", "chaos", self.experiment, *tags],
+                "text": f"{self.experiment}: {text}",
+            }
             if end_t is not None:
                 body["timeEnd"] = int(end_t * 1000)
             try:
-                response = requests.post(f"{self.grafana_url}/api/annotations", json=body, auth=self._auth,
-                                         timeout=self.timeout_s)
+                response = requests.post(
+                    f"{self.grafana_url}/api/annotations", json=body, auth=self._auth, timeout=self.timeout_s
+                )
                 response.raise_for_status()
                 self.sent["grafana"] += 1
             except requests.RequestException as exc:
@@ -113,8 +129,10 @@ class Annotator:
         if self._logger is not None:
             # Labels stay low-cardinality (event kind); the run id and details go in the line.
             detail = " ".join(f"{k}={v}" for k, v in (fields or {}).items())
-            self._logger.info(f"run={self.run_id} {text} {detail}".strip(),
-                              extra={"tags": {"event": tags[0] if tags else "event"}})
+            self._logger.info(
+                f"run={self.run_id} {text} {detail}".strip(),
+                extra={"tags": {"event": tags[0] if tags else "event"}},
+            )
             if self._logger is not None:
                 self.sent["loki"] += 1
 

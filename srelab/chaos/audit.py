@@ -79,8 +79,9 @@ def http_fetcher(base_url: str, timeout_s: float = 5.0) -> Fetcher:
     return fetch
 
 
-def read_back(ids: Iterable[str], fetch: Fetcher, concurrency: int = 8, attempts: int = 5,
-              pause_s: float = 0.5) -> tuple[list[str], list[str], list[str]]:
+def read_back(
+    ids: Iterable[str], fetch: Fetcher, concurrency: int = 8, attempts: int = 5, pause_s: float = 0.5
+) -> tuple[list[str], list[str], list[str]]:
     """(found, lost, unverified): 404 twice is lost; no 200/404 after `attempts` is unverified."""
 
     def one(item_id: str) -> tuple[str, str]:
@@ -111,8 +112,13 @@ def _created_epoch(item: dict[str, object]) -> float | None:
         return None
 
 
-def scan_list(base_url: str, since: float, max_pages: int, timeout_s: float = 10.0,
-              session: requests.Session | None = None) -> tuple[list[str], int, bool]:
+def scan_list(
+    base_url: str,
+    since: float,
+    max_pages: int,
+    timeout_s: float = 10.0,
+    session: requests.Session | None = None,
+) -> tuple[list[str], int, bool]:
     """Ids GET /items lists (newest first) back to `since`: (ids, pages, complete)."""
     session = session or requests.Session()
     url = f"{base_url}/items?limit={PAGE_LIMIT}"
@@ -134,8 +140,14 @@ def scan_list(base_url: str, since: float, max_pages: int, timeout_s: float = 10
     return ids, pages, False
 
 
-def audit_writes(records: list[WriteRecord], base_url: str, since: float, concurrency: int = 8,
-                 max_list_pages: int = 100, fetch: Fetcher | None = None) -> AuditResult:
+def audit_writes(
+    records: list[WriteRecord],
+    base_url: str,
+    since: float,
+    concurrency: int = 8,
+    max_list_pages: int = 100,
+    fetch: Fetcher | None = None,
+) -> AuditResult:
     started = time.monotonic()
     result = AuditResult(posts=len(records))
     acked = [r for r in records if r.acknowledged and r.id is not None]

@@ -93,13 +93,18 @@ class FaultDriver:
 
     # -- containers -------------------------------------------------------------------------------
     def container(self, service: str) -> Container:
-        found = self.docker.container.list(all=True, filters=[
-            ("label", f"com.docker.compose.project={self.project}"),
-            ("label", f"com.docker.compose.service={service}"),
-        ])
+        found = self.docker.container.list(
+            all=True,
+            filters=[
+                ("label", f"com.docker.compose.project={self.project}"),
+                ("label", f"com.docker.compose.service={service}"),
+            ],
+        )
         if not found:
-            raise FaultError(f"no container for service {service!r} in project {self.project!r}: "
-                             "is the stack up (`srelab up`)?")
+            raise FaultError(
+                f"no container for service {service!r} in project {self.project!r}: "
+                "is the stack up (`srelab up`)?"
+            )
         return found[0]
 
     def snapshot(self, service: str) -> Snapshot:
@@ -125,8 +130,10 @@ class FaultDriver:
         for candidate in (network, f"{self.project}_{network}"):
             if candidate in snap.networks:
                 return candidate
-        raise FaultError(f"{snap.service} is not on network {network!r} "
-                         f"(its networks: {', '.join(sorted(snap.networks)) or 'none'})")
+        raise FaultError(
+            f"{snap.service} is not on network {network!r} "
+            f"(its networks: {', '.join(sorted(snap.networks)) or 'none'})"
+        )
 
     # -- helper image -------------------------------------------------------------------------------
     def ensure_helper(self) -> str:
@@ -147,7 +154,10 @@ class FaultDriver:
         image = self.ensure_helper()
         try:
             output = self.docker.run(
-                image, ["sh", "-c", script], remove=True, envs=env,
+                image,
+                ["sh", "-c", script],
+                remove=True,
+                envs=env,
                 labels={HELPER_LABEL: "helper", "com.docker.compose.project.chaos": self.project},
                 **run,  # type: ignore[arg-type]
             )
@@ -156,8 +166,9 @@ class FaultDriver:
         return str(output or "").strip()
 
     def _net_helper(self, snap: Snapshot, script: str, env: dict[str, str]) -> str:
-        return self._helper(snap, script, env, networks=[f"container:{snap.container_id}"],
-                            cap_add=["NET_ADMIN"])
+        return self._helper(
+            snap, script, env, networks=[f"container:{snap.container_id}"], cap_add=["NET_ADMIN"]
+        )
 
     # -- inject -----------------------------------------------------------------------------------
     def inject(self, fault: Fault, snap: Snapshot) -> Outcome:
@@ -199,8 +210,9 @@ class FaultDriver:
         try:  # only signal a host PID that really is this container's (same PID namespace)
             if c.id in cgroup.read_text():
                 os.kill(pid, signal.SIGKILL)
-                return Outcome(f"SIGKILL of host PID {pid} (a crash: the restart policy applies)",
-                               "host kill")
+                return Outcome(
+                    f"SIGKILL of host PID {pid} (a crash: the restart policy applies)", "host kill"
+                )
         except OSError:
             pass
         snap_like = Snapshot(c.name, c.id, c.name, True, False, None, None, pid)
@@ -240,15 +252,21 @@ class FaultDriver:
                 'echo "$devs"'
             )
             devs = self._net_helper(snap, script, env)
-            return Outcome(f"no sch_netem in the kernel: iptables DROP {fault.loss_pct:g}% of egress "
-                           f"packets on {where} ({devs.strip()})", "iptables")
+            return Outcome(
+                f"no sch_netem in the kernel: iptables DROP {fault.loss_pct:g}% of egress "
+                f"packets on {where} ({devs.strip()})",
+                "iptables",
+            )
         script = self._devices_script() + (
             f"for d in $devs; do tc qdisc replace dev $d root tbf rate {fault.rate_kbit}kbit "
             f'burst 4kb latency 2s || exit 4; done; echo "$devs"'
         )
         devs = self._net_helper(snap, script, env)
-        return Outcome(f"no sch_netem in the kernel: tbf rate limit {fault.rate_kbit} kbit/s on {where} "
-                       f"({devs.strip()}) instead of a {fault.delay_ms} ms delay", "tbf")
+        return Outcome(
+            f"no sch_netem in the kernel: tbf rate limit {fault.rate_kbit} kbit/s on {where} "
+            f"({devs.strip()}) instead of a {fault.delay_ms} ms delay",
+            "tbf",
+        )
 
     def _cpu(self, fault: Fault, c: Container) -> Outcome:
         bound = int(fault.duration) + 5
@@ -270,8 +288,10 @@ class FaultDriver:
                     return self._ensure_running(c, "started", "already running")
                 case Action.CRASH | Action.RESTART:
                     return self._ensure_running(
-                        c, "was not running: started",
-                        f"running again (started {c.state.started_at:%H:%M:%S.%f})" if c.state.started_at
+                        c,
+                        "was not running: started",
+                        f"running again (started {c.state.started_at:%H:%M:%S.%f})"
+                        if c.state.started_at
                         else "running again",
                     )
                 case Action.PAUSE:

@@ -45,8 +45,9 @@ class Action(StrEnum):
 
 
 # Actions whose effect lasts until a restore action undoes it (duration = time until restore).
-HELD_ACTIONS = frozenset({Action.KILL, Action.STOP, Action.PAUSE, Action.DISCONNECT, Action.DELAY,
-                          Action.LOSS, Action.CPU})
+HELD_ACTIONS = frozenset(
+    {Action.KILL, Action.STOP, Action.PAUSE, Action.DISCONNECT, Action.DELAY, Action.LOSS, Action.CPU}
+)
 # Actions after which the container comes back by itself (duration = time before "ensure running").
 SELF_HEALING_ACTIONS = frozenset({Action.CRASH, Action.RESTART})
 

@@ -34,10 +34,19 @@ def answered(role: str, service: str, response: requests.Response) -> bool:
     return response.status_code == 200 and response.headers.get("X-Served-By") == service
 
 
-def watch(proxy_url: str, service: str, role: str, fault: int, health: HealthFn,
-          restarted: bool, not_before: float, restore_end: Callable[[], float | None],
-          timeout_s: float = 30.0, interval_s: float = 0.1,
-          stop: threading.Event | None = None) -> RotationFigures:
+def watch(
+    proxy_url: str,
+    service: str,
+    role: str,
+    fault: int,
+    health: HealthFn,
+    restarted: bool,
+    not_before: float,
+    restore_end: Callable[[], float | None],
+    timeout_s: float = 30.0,
+    interval_s: float = 0.1,
+    stop: threading.Event | None = None,
+) -> RotationFigures:
     """Poll until the target is healthy and back in rotation (or timeout_s passes).
 
     restarted: the fault restarts the container (kill, crash, stop, restart): the reference is its
@@ -57,7 +66,7 @@ def watch(proxy_url: str, service: str, role: str, fault: int, health: HealthFn,
             last_health = now
             try:
                 status, started = health()
-            except Exception as exc:  # noqa: BLE001 - recorded, polling goes on
+            except Exception as exc:
                 status, started = None, None
                 figures.error = f"inspect: {exc}"
             if ref is None:

@@ -50,22 +50,28 @@ def check_schedule(experiment: Experiment) -> str | None:
     min_first = max(MIN_BASELINE_S, hyp.warmup_s + 3.0)
     for index, fault in enumerate(experiment.faults):
         if fault.at < min_first:
-            return (f"faults.{index}.at: {fault.at:g} s leaves no baseline phase "
-                    f"(the first fault must come at >= {min_first:g} s)")
+            return (
+                f"faults.{index}.at: {fault.at:g} s leaves no baseline phase "
+                f"(the first fault must come at >= {min_first:g} s)"
+            )
     faults = experiment.faults
     for i, a in enumerate(faults):
         for j in range(i + 1, len(faults)):
             b = faults[j]
             if a.target == b.target and a.at < b.restore_at and b.at < a.restore_at:
-                return (f"faults.{j}: overlaps faults.{i} on target {a.target!r} "
-                        f"([{b.at:g}, {b.restore_at:g}) s vs [{a.at:g}, {a.restore_at:g}) s)")
+                return (
+                    f"faults.{j}: overlaps faults.{i} on target {a.target!r} "
+                    f"([{b.at:g}, {b.restore_at:g}) s vs [{a.at:g}, {a.restore_at:g}) s)"
+                )
     if experiment.time_bound:
         duration = experiment.spec.duration_s
         for index, fault in enumerate(faults):
             end = fault.restore_at + hyp.settle_s + MIN_AFTER_S
             if end > duration:
-                return (f"faults.{index}: restore at {fault.restore_at:g} s + settle {hyp.settle_s:g} s "
-                        f"+ {MIN_AFTER_S:g} s of after-phase exceeds load.duration_s {duration:g} s")
+                return (
+                    f"faults.{index}: restore at {fault.restore_at:g} s + settle {hyp.settle_s:g} s "
+                    f"+ {MIN_AFTER_S:g} s of after-phase exceeds load.duration_s {duration:g} s"
+                )
     return None
 
 
@@ -92,8 +98,9 @@ class Windows:
         return "before"
 
 
-def windows(t0: float, end: float, warmup_s: float, settle_s: float,
-            injects: list[float], restores: list[float]) -> Windows:
+def windows(
+    t0: float, end: float, warmup_s: float, settle_s: float, injects: list[float], restores: list[float]
+) -> Windows:
     """Phase windows from what actually happened (epoch times of injects and completed restores)."""
     fault_from = min(injects) if injects else None
     fault_to = (max(restores) + settle_s) if (injects and restores) else None

@@ -49,8 +49,9 @@ def compose_candidates() -> list[Candidate]:
     return found
 
 
-def select(key: str, selector: TargetSelector, candidates: Iterable[Candidate],
-           rng_seed: int | None = None) -> Selection:
+def select(
+    key: str, selector: TargetSelector, candidates: Iterable[Candidate], rng_seed: int | None = None
+) -> Selection:
     """The services `selector` picks; ExperimentError naming `targets.<key>.<field>` when it cannot.
 
     rng_seed is used for a random pick when the selector has no seed of its own.
@@ -101,7 +102,8 @@ def select(key: str, selector: TargetSelector, candidates: Iterable[Candidate],
     return Selection(key, tuple(sorted(c.service for c in picked)), seed)
 
 
-def select_all(selectors: Mapping[str, TargetSelector], candidates: Iterable[Candidate],
-               rng_seed: int | None = None) -> dict[str, Selection]:
+def select_all(
+    selectors: Mapping[str, TargetSelector], candidates: Iterable[Candidate], rng_seed: int | None = None
+) -> dict[str, Selection]:
     pool = list(candidates)
     return {key: select(key, sel, pool, rng_seed) for key, sel in selectors.items()}

@@ -96,26 +96,29 @@ def second_holds(bucket: SecondBucket, hyp: Hypothesis) -> bool:
     return all(bucket.failures.get(kind, 0) <= limit for kind, limit in hyp.max_failures.items())
 
 
-def build_rows(buckets: Sequence[SecondBucket], win: Windows, steady: Hypothesis,
-               marks: Iterable[Mark] = ()) -> list[Row]:
+def build_rows(
+    buckets: Sequence[SecondBucket], win: Windows, steady: Hypothesis, marks: Iterable[Mark] = ()
+) -> list[Row]:
     rows = []
     marks = sorted(marks, key=lambda m: m.t)
     for bucket in sorted(buckets, key=lambda b: b.second):
-        rows.append(Row(
-            second=bucket.second,
-            t=bucket.t,
-            phase=win.phase_of(bucket.t),
-            requests=bucket.requests,
-            successes=bucket.successes,
-            failed=bucket.failed,
-            failures={k: v for k, v in bucket.failures.items() if v},
-            p50_ms=bucket.latency.p50_ms,
-            p95_ms=bucket.latency.p95_ms,
-            p99_ms=bucket.latency.p99_ms,
-            served_by=dict(bucket.served_by),
-            holds=second_holds(bucket, steady),
-            marks=[m.label for m in marks if bucket.t <= m.t < bucket.t + 1.0],
-        ))
+        rows.append(
+            Row(
+                second=bucket.second,
+                t=bucket.t,
+                phase=win.phase_of(bucket.t),
+                requests=bucket.requests,
+                successes=bucket.successes,
+                failed=bucket.failed,
+                failures={k: v for k, v in bucket.failures.items() if v},
+                p50_ms=bucket.latency.p50_ms,
+                p95_ms=bucket.latency.p95_ms,
+                p99_ms=bucket.latency.p99_ms,
+                served_by=dict(bucket.served_by),
+                holds=second_holds(bucket, steady),
+                marks=[m.label for m in marks if bucket.t <= m.t < bucket.t + 1.0],
+            )
+        )
     if rows:  # marks before the first or after the last bucket land on the nearest row
         rows[0].marks[:0] = [m.label for m in marks if m.t < rows[0].t]
         rows[-1].marks.extend(m.label for m in marks if m.t >= rows[-1].t + 1.0)
@@ -146,8 +149,7 @@ def aggregate(rows: Sequence[Row], phase: str) -> PhaseStats:
     return stats
 
 
-def recovery(rows: Sequence[Row], fault: int, inject_t: float, window_end: float,
-             stable_s: int) -> Recovery:
+def recovery(rows: Sequence[Row], fault: int, inject_t: float, window_end: float, stable_s: int) -> Recovery:
     """Recovery figures of one fault window (rows must carry `holds` for the steady hypothesis)."""
     ordered = sorted(rows, key=lambda r: r.t)
     in_window = [r for r in ordered if r.t + 1.0 > inject_t and r.t < window_end]

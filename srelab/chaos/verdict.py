@@ -47,8 +47,10 @@ def check_phase(stats: PhaseStats, hyp: Hypothesis) -> Verdict:
     if hyp.max_error_rate is not None:
         notes.append(f"error rate {stats.error_rate:.2%} (max {hyp.max_error_rate:.2%})")
         if stats.error_rate > hyp.max_error_rate:
-            reasons.append(f"error rate {stats.error_rate:.2%} > {hyp.max_error_rate:.2%} "
-                           f"({stats.failed}/{stats.requests})")
+            reasons.append(
+                f"error rate {stats.error_rate:.2%} > {hyp.max_error_rate:.2%} "
+                f"({stats.failed}/{stats.requests})"
+            )
     if hyp.p95_ms is not None:
         if stats.p95_ms is None:
             reasons.append("no latency measured")
@@ -82,35 +84,44 @@ class RotationFigures(BaseModel):
     error: str | None = None
 
 
-def check_recovery(goals: Recovery, figures: Sequence[RecoveryFigures],
-                   rotations: Sequence[RotationFigures]) -> Verdict:
+def check_recovery(
+    goals: Recovery, figures: Sequence[RecoveryFigures], rotations: Sequence[RotationFigures]
+) -> Verdict:
     reasons, notes = [], []
     for fig in figures:
         if goals.max_time_to_recover_s is not None:
             if not fig.recovered or fig.time_to_recover_s is None:
                 reasons.append(f"fault {fig.fault}: the hypothesis never held again")
             elif fig.time_to_recover_s > goals.max_time_to_recover_s:
-                reasons.append(f"fault {fig.fault}: recovered after {fig.time_to_recover_s:g} s "
-                               f"> {goals.max_time_to_recover_s:g} s")
+                reasons.append(
+                    f"fault {fig.fault}: recovered after {fig.time_to_recover_s:g} s "
+                    f"> {goals.max_time_to_recover_s:g} s"
+                )
             else:
                 notes.append(f"fault {fig.fault}: recovered after {fig.time_to_recover_s:g} s")
     for rot in rotations:
         if goals.max_back_in_rotation_s is not None:
             if rot.back_in_rotation_s is None:
-                reasons.append(f"{rot.service}: never seen back in rotation"
-                               + (f" ({rot.error})" if rot.error else ""))
+                reasons.append(
+                    f"{rot.service}: never seen back in rotation" + (f" ({rot.error})" if rot.error else "")
+                )
             elif rot.back_in_rotation_s > goals.max_back_in_rotation_s:
-                reasons.append(f"{rot.service}: back in rotation {rot.back_in_rotation_s:.2f} s after "
-                               f"{rot.reference} > {goals.max_back_in_rotation_s:g} s")
+                reasons.append(
+                    f"{rot.service}: back in rotation {rot.back_in_rotation_s:.2f} s after "
+                    f"{rot.reference} > {goals.max_back_in_rotation_s:g} s"
+                )
             else:
-                notes.append(f"{rot.service}: back in rotation {rot.back_in_rotation_s:.2f} s after "
-                             f"{rot.reference}")
+                notes.append(
+                    f"{rot.service}: back in rotation {rot.back_in_rotation_s:.2f} s after {rot.reference}"
+                )
         if goals.max_healthy_s is not None:
             if rot.healthy_s is None:
                 reasons.append(f"{rot.service}: never healthy again")
             elif rot.healthy_s > goals.max_healthy_s:
-                reasons.append(f"{rot.service}: healthy {rot.healthy_s:.2f} s after {rot.reference} "
-                               f"> {goals.max_healthy_s:g} s")
+                reasons.append(
+                    f"{rot.service}: healthy {rot.healthy_s:.2f} s after {rot.reference} "
+                    f"> {goals.max_healthy_s:g} s"
+                )
     if not (goals.max_time_to_recover_s or goals.max_back_in_rotation_s or goals.max_healthy_s):
         notes.append("no recovery goals set: figures reported only")
     return Verdict(passed=not reasons, reasons=reasons, notes=notes)
@@ -129,8 +140,10 @@ def check_audit(audit: AuditResult | None, fail_on_duplicates: bool) -> Verdict:
     if audit.missing_from_list:
         reasons.append(f"{audit.missing_from_list} acknowledged item(s) readable but missing from GET /items")
     if audit.duplicate_keys or audit.listed_twice:
-        text = (f"duplicates: {audit.duplicate_keys} Idempotency-Key(s) with several ids, "
-                f"{audit.listed_twice} item(s) listed twice")
+        text = (
+            f"duplicates: {audit.duplicate_keys} Idempotency-Key(s) with several ids, "
+            f"{audit.listed_twice} item(s) listed twice"
+        )
         (reasons if fail_on_duplicates else notes).append(text)
     if audit.error:
         notes.append(audit.error)
@@ -145,8 +158,9 @@ def check_restore(problems: Sequence[str], verified: bool) -> Verdict:
     return Verdict(passed=True, notes=["every target running, healthy and reconnected"])
 
 
-def overall(parts: Mapping[str, Verdict], aborted: str | None = None,
-            extra_reasons: Sequence[str] = ()) -> Verdict:
+def overall(
+    parts: Mapping[str, Verdict], aborted: str | None = None, extra_reasons: Sequence[str] = ()
+) -> Verdict:
     reasons = [f"{name}: {reason}" for name, part in parts.items() for reason in part.reasons]
     if aborted:
         reasons.insert(0, f"aborted: {aborted}")
@@ -154,11 +168,20 @@ def overall(parts: Mapping[str, Verdict], aborted: str | None = None,
     return Verdict(passed=not reasons, reasons=reasons)
 
 
-def decide(phases: Mapping[str, PhaseStats], steady: Hypothesis, during: Hypothesis, goals: Recovery,
-           figures: Sequence[RecoveryFigures], rotations: Sequence[RotationFigures],
-           audit: AuditResult | None, fail_on_duplicates: bool,
-           restore_problems: Sequence[str], restore_verified: bool,
-           aborted: str | None = None, extra_reasons: Sequence[str] = ()) -> Verdicts:
+def decide(
+    phases: Mapping[str, PhaseStats],
+    steady: Hypothesis,
+    during: Hypothesis,
+    goals: Recovery,
+    figures: Sequence[RecoveryFigures],
+    rotations: Sequence[RotationFigures],
+    audit: AuditResult | None,
+    fail_on_duplicates: bool,
+    restore_problems: Sequence[str],
+    restore_verified: bool,
+    aborted: str | None = None,
+    extra_reasons: Sequence[str] = (),
+) -> Verdicts:
     parts = {
         "before": check_phase(phases["before"], steady),
         "during": check_phase(phases["during"], during),

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from srelab.errors import LabError
-from srelab.settings import PROFILES, ROOT, SECRETS_ENV, SECRETS_TEMPLATE
+from srelab.settings import PROFILES, ROOT, SECRETS_ENV, SECRETS_TEMPLATE, Settings
 
 DASHBOARDS_DIR = ROOT / "grafana" / "dashboards"
 
@@ -74,6 +74,18 @@ def load_dashboards(directory: Path) -> dict[str, str]:
     return dashboards
 
 
+def upstream_images(services: dict[str, dict[str, Any]], settings: Settings) -> dict[str, dict[str, Any]]:
+    """Under LAB_IMAGES=local compose runs srelab-local/<name>:<tag> builds; GKE pulls the upstream
+    images they copy, so map each local name back to its lab.env pin."""
+    pins = [getattr(settings, f) for f in type(settings).model_fields if f.endswith("_image")]
+    local = {settings.local_image(pin): pin for pin in pins if isinstance(pin, str) and ":" in pin}
+    out = {}
+    for name, svc in services.items():
+        image = svc.get("image")
+        out[name] = {**svc, "image": local[image]} if image in local else svc
+    return out
+
+
 def load_inputs(dashboards_dir: Path = DASHBOARDS_DIR) -> Inputs:
     from srelab.compose_model import services
     from srelab.settings import get_settings
@@ -86,7 +98,7 @@ def load_inputs(dashboards_dir: Path = DASHBOARDS_DIR) -> Inputs:
         "redis-exporter": settings.redis_exporter_image,
     }
     return Inputs(
-        services=services(PROFILES),
+        services=upstream_images(services(PROFILES), settings),
         secrets=secret_values(),
         pins=pins,
         base_dir=ROOT,

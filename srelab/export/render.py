@@ -162,12 +162,13 @@ def render(
 
     dashboard_maps = []
     for file_name, text in sorted(inputs.dashboards.items()):
-        path = f"monitoring/dashboards/{file_name}"
+        # The file name is the ConfigMap key: keep it to [-._a-z0-9].
+        stem = dns_name(Path(file_name).stem)
+        path = f"monitoring/dashboards/{stem}.json"
+        if path in files:
+            raise LabError(f"dashboards {file_name!r} and another file map to the same name {stem!r}")
         files[path] = text
-        dashboard_maps.append({"name": dns_name(Path(file_name).stem, "dashboard-"), "file": path})
-    names = [d["name"] for d in dashboard_maps]
-    if len(set(names)) != len(names):
-        raise LabError(f"two dashboards map to the same ConfigMap name: {sorted(names)}")
+        dashboard_maps.append({"name": dns_name(stem, "dashboard-"), "file": path})
 
     charts = load_charts(helm_dir)
     overrides = ctx.values["helm_overrides"]

@@ -61,7 +61,7 @@ class Lab:
     def post(self, path: str, **kw: object) -> requests.Response:
         return requests.post(self.proxy_url + path, timeout=5, **kw)  # type: ignore[arg-type]
 
-    def container(self, service: str):  # noqa: ANN201 - python_on_whales.Container
+    def container(self, service: str):
         (found,) = self.stack.containers([service])  # type: ignore[attr-defined]
         return found
 
@@ -89,7 +89,7 @@ def lab() -> Iterator[Lab]:
         stack.down(volumes=True)
 
 
-def wait_until(check, timeout_s: float, interval_s: float = 0.25, what: str = "condition"):  # noqa: ANN001,ANN201
+def wait_until(check, timeout_s: float, interval_s: float = 0.25, what: str = "condition"):
     """Poll `check()` until it returns a truthy value or the deadline passes (then fail)."""
     deadline = time.monotonic() + timeout_s
     last = None

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from srelab.errors import LabError
-from srelab.images import LOCAL_IMAGES, LOCAL_DIR, version_of
+from srelab.images import LOCAL_DIR, LOCAL_IMAGES, version_of
 from srelab.secrets import ensure_secrets
 from srelab.settings import get_settings
 from srelab.stack import plan_services, resolve_profiles
@@ -23,11 +23,14 @@ def test_local_image_names_keep_the_upstream_tag() -> None:
     assert settings.local_image("traefik:v3.7.15") == "srelab-local/traefik:v3.7.15"
 
 
-@pytest.mark.parametrize(("tag", "version"), [
-    ("traefik:v3.7.15", "3.7.15"),
-    ("redis:7.0.15-bookworm", "7.0.15"),
-    ("oliver006/redis_exporter:v1.45.0", "1.45.0"),
-])
+@pytest.mark.parametrize(
+    ("tag", "version"),
+    [
+        ("traefik:v3.7.15", "3.7.15"),
+        ("redis:7.0.15-bookworm", "7.0.15"),
+        ("oliver006/redis_exporter:v1.45.0", "1.45.0"),
+    ],
+)
 def test_version_of_image_tags(tag: str, version: str) -> None:
     assert version_of(tag) == version
 
@@ -58,8 +61,11 @@ def test_secrets_are_generated_once_and_never_overwritten(tmp_path: Path) -> Non
     template.write_text("# comment=\nREDIS_PASSWORD=\nGRAFANA_ADMIN_USER=admin\n")
     target = tmp_path / ".env"
     assert ensure_secrets(target, template) == ["REDIS_PASSWORD", "GRAFANA_ADMIN_USER"]
-    values = dict(line.split("=", 1) for line in target.read_text().splitlines() if "=" in line
-                  and not line.startswith("#"))
+    values = dict(
+        line.split("=", 1)
+        for line in target.read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
     assert len(values["REDIS_PASSWORD"]) >= 24
     assert values["GRAFANA_ADMIN_USER"] == "admin"
     assert target.stat().st_mode & 0o077 == 0
@@ -98,8 +104,13 @@ def test_local_plan_skips_what_cannot_be_obtained(monkeypatch: pytest.MonkeyPatc
 
 
 def test_cli_bad_input_is_one_readable_line() -> None:
-    result = subprocess.run([sys.executable, "-m", "srelab.cli", "up", "--profile", "bogus"],
-                            capture_output=True, text=True, cwd=ROOT, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "srelab.cli", "up", "--profile", "bogus"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert result.returncode == 2
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and "unknown profile 'bogus'" in lines[0], result.stderr

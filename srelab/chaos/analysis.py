@@ -1,0 +1,143 @@
+"""From a run's raw records (buckets, events, faults, audit) to timeline, phases, figures, verdicts.
+
+Pure: `analyse()` fills a Journal from data, so unit tests and re-analysis of recorded runs need
+neither Docker nor the load harness.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from srelab.chaos.journal import Journal
+from srelab.chaos.model import Experiment
+from srelab.chaos.schedule import Windows, windows
+from srelab.chaos.timeline import Mark, aggregate, build_rows, recovery
+from srelab.chaos.verdict import decide
+from srelab.load import SecondBucket
+from srelab.load.api import percentile
+
+PHASES = ("before", "during", "after")
+
+
+def marks(journal: Journal) -> list[Mark]:
+    found = []
+    for ev in journal.events:
+        if ev.kind in ("inject", "restore", "safety-restore") and ev.ok:
+            found.append(Mark(t=ev.t, label=f"{ev.kind} {ev.action} {ev.service}"))
+    return found
+
+
+def phase_latencies(events: Iterable[tuple[float, float]], win: Windows) -> dict[str, list[float]]:
+    """(completion epoch, latency ms) per request -> sorted latencies per phase (same buckets)."""
+    by_phase: dict[str, list[float]] = {p: [] for p in PHASES}
+    for t, latency in events:
+        second = math.floor(t - win.t0)
+        phase = win.phase_of(win.t0 + second)
+        if phase in by_phase:
+            by_phase[phase].append(latency)
+    for values in by_phase.values():
+        values.sort()
+    return by_phase
+
+
+def read_event_latencies(events_tsv: Path) -> list[tuple[float, float]] | None:
+    """(t, latency_ms) of every request in the load harness's events.tsv; None when unreadable."""
+    try:
+        from srelab.load.timeline import Event, parse_line
+    except ImportError:  # pragma: no cover - the load harness changed its internals
+        return None
+    if not events_tsv.exists():
+        return None
+    found = []
+    with events_tsv.open(encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            item = parse_line(line)
+            if isinstance(item, Event):
+                found.append((item.t, item.latency_ms))
+    return found
+
+
+def analyse(
+    journal: Journal,
+    experiment: Experiment,
+    buckets: Sequence[SecondBucket],
+    latencies: Iterable[tuple[float, float]] | None = None,
+) -> Journal:
+    """Fill timeline, phases, recovery figures, verdicts and the exit code of `journal`."""
+    hyp = experiment.hypothesis
+    if journal.t0 is None and buckets:
+        first = min(buckets, key=lambda b: b.second)
+        journal.t0 = first.t - first.second
+    if journal.t0 is None:
+        win = None
+    else:
+        end = max((b.t for b in buckets), default=journal.ended_at) + 1.0
+        injects = [f.injected_at for f in journal.faults if f.inject_ok and f.injected_at is not None]
+        restores = [f.restored_at for f in journal.faults if f.inject_ok and f.restored_at is not None]
+        win = windows(journal.t0, end, hyp.warmup_s, hyp.settle_s, injects, restores)
+    if win is not None:
+        journal.timeline = build_rows(buckets, win, hyp.steady, marks(journal))
+    journal.phases = {p: aggregate(journal.timeline, p) for p in PHASES}
+    if win is not None and latencies is not None:
+        exact = phase_latencies(latencies, win)
+        for phase, values in exact.items():
+            if values:
+                journal.phases[phase].p95_ms = percentile(values, 95)
+        journal.phase_latency = "exact (per request)"
+    figures = []
+    for fault in journal.faults:
+        if fault.inject_ok and fault.injected_at is not None:
+            restored = fault.restored_at if fault.restored_at is not None else (win.end if win else 0.0)
+            figures.append(
+                recovery(
+                    journal.timeline, fault.index, fault.injected_at, restored + hyp.settle_s, hyp.stable_s
+                )
+            )
+    journal.recovery = figures
+    rotations = []
+    for fault in journal.faults:
+        if fault.rotation is None:
+            continue
+        rot = fault.rotation
+        if rot.ref_t is not None and fault.service:
+            served = next(
+                (r for r in journal.timeline if r.t >= rot.ref_t and r.served_by.get(fault.service, 0) > 0),
+                None,
+            )
+            if served is not None:
+                rot.timeline_back_in_rotation_s = round(served.t + 1.0 - rot.ref_t, 3)
+        rotations.append(rot)
+    extra = []
+    if not any(f.inject_ok for f in journal.faults):
+        extra.append("no fault was injected")
+    extra += [
+        f"fault {f.index} ({f.service}): not injected: {f.skipped}"
+        for f in journal.faults
+        if f.skipped and not f.inject_ok
+    ]
+    if journal.load.error:
+        extra.append(f"load: {journal.load.error}")
+    verdicts = decide(
+        journal.phases,
+        hyp.steady,
+        hyp.during_or_steady,
+        experiment.recovery,
+        figures,
+        rotations,
+        journal.audit,
+        experiment.audit.fail_on_duplicates,
+        journal.restore_problems,
+        journal.restore_verified,
+        journal.aborted,
+        extra,
+    )
+    if journal.audit is None and experiment.audit.enabled:
+        verdicts.audit.passed = False
+        verdicts.audit.reasons.append(journal.audit_note or "write audit did not run")
+        verdicts.overall.passed = False
+        verdicts.overall.reasons.append(f"audit: {journal.audit_note or 'write audit did not run'}")
+    journal.verdicts = verdicts
+    journal.exit_code = verdicts.exit_code
+    return journal

@@ -1,0 +1,245 @@
+"""`srelab chaos run | list | compare`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from srelab.chaos.journal import Journal, read_journal
+from srelab.chaos.model import ExperimentError, load_experiment
+from srelab.errors import LabError
+from srelab.settings import ROOT
+
+EXPERIMENTS_DIR = ROOT / "chaos" / "experiments"
+console = Console()
+
+chaos_app = typer.Typer(
+    name="chaos",
+    help="Chaos experiments under load: inject faults, restore, measure, judge.",
+    no_args_is_help=True,
+)
+
+
+def _resolve(path: Path) -> Path:
+    """A path, or a bare experiment name looked up in chaos/experiments."""
+    if not path.exists() and path.suffix == "" and (EXPERIMENTS_DIR / f"{path.name}.yaml").exists():
+        return EXPERIMENTS_DIR / f"{path.name}.yaml"
+    return path
+
+
+@chaos_app.command("run")
+def run_cmd(
+    experiment: Annotated[
+        Path, typer.Argument(help="experiment file (chaos/experiments/<name>.yaml) or name")
+    ],
+    seed: Annotated[int | None, typer.Option(help="seed for random target picks without their own")] = None,
+    live: Annotated[
+        bool | None, typer.Option("--live/--no-live", help="live view (default: on a terminal)")
+    ] = None,
+    annotate: Annotated[bool, typer.Option("--annotate/--no-annotate", help="Grafana/Loki events")] = True,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="validate and show the plan; touch nothing")
+    ] = False,
+) -> None:
+    """Run an experiment: load, faults at planned times, restore, audit, report. Exit 0 pass, 1 fail."""
+    path = _resolve(experiment)
+    exp = load_experiment(path)  # validation first: a bad file changes nothing
+    from srelab.chaos.runner import ChaosRunner
+    from srelab.settings import get_settings
+
+    settings = get_settings()
+    if dry_run:
+        from srelab.chaos.schedule import plan
+        from srelab.chaos.targets import compose_candidates, select_all
+
+        selections = select_all(exp.targets, compose_candidates(), seed)
+        table = Table(title=f"{exp.name}: plan (nothing touched)")
+        for column in ("t+", "event", "fault", "services"):
+            table.add_column(column)
+        for ev in plan(exp):
+            fault = exp.faults[ev.fault]
+            table.add_row(
+                f"{ev.at:g}s", ev.kind, fault.describe(), ", ".join(selections[fault.target].services)
+            )
+        console.print(table)
+        console.print(
+            f"load: {exp.spec.scenario.value} x {exp.spec.users} users, "
+            + (f"{exp.spec.requests} requests" if exp.spec.requests else f"{exp.spec.duration_s:g} s")
+        )
+        return
+    runner = ChaosRunner(exp, path, settings, console=console, live=live, seed=seed, annotate=annotate)
+    runner.prepare()
+    console.print(f"[bold]{exp.name}[/]: {exp.description}")
+    console.print(f"results: {runner.out_dir}")
+    try:
+        journal = runner.run()
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted[/]: targets restored; partial report in {runner.out_dir}")
+        raise
+    _print_summary(journal, runner.out_dir)
+    raise typer.Exit(journal.exit_code)
+
+
+def _print_summary(journal: Journal, folder: Path) -> None:
+    v = journal.verdicts
+    table = Table(title=f"{journal.experiment_name}: {v.overall.label if v else '?'}")
+    table.add_column("part")
+    table.add_column("verdict")
+    table.add_column("details")
+    if v is not None:
+        for part in ("before", "during", "after", "recovery", "audit", "restore", "overall"):
+            item = getattr(v, part)
+            style = "green" if item.passed else "red"
+            table.add_row(part, f"[{style}]{item.label}[/]", "; ".join(item.reasons or item.notes) or "-")
+    console.print(table)
+    for rec in journal.recovery:
+        console.print(
+            f"fault {rec.fault}: {rec.errors} errors / {rec.requests} requests in the window "
+            f"({rec.error_rate:.2%}), first error after "
+            f"{'-' if rec.time_to_first_error_s is None else f'{rec.time_to_first_error_s:g} s'}, "
+            f"hypothesis holds again after "
+            f"{'never' if not rec.recovered else f'{rec.time_to_recover_s:g} s'}",
+            highlight=False,
+        )
+    for fault in journal.faults:
+        rot = fault.rotation
+        if rot is not None:
+            back = "-" if rot.back_in_rotation_s is None else f"{rot.back_in_rotation_s:.2f} s"
+            healthy = "-" if rot.healthy_s is None else f"{rot.healthy_s:.2f} s"
+            console.print(
+                f"{fault.service}: healthy after {healthy}, back in rotation after {back} "
+                f"(from {rot.reference or '?'})" + (f" [{rot.error}]" if rot.error else ""),
+                highlight=False,
+            )
+    if journal.audit is not None:
+        a = journal.audit
+        console.print(
+            f"write audit: {a.acknowledged} acknowledged, {a.lost} lost, {a.unverified} unverified, "
+            f"{a.duplicate_keys} duplicate keys, {a.listed_twice} listed twice",
+            highlight=False,
+        )
+    console.print(f"report: {folder / 'report.md'} (also report.html, timeline.png, journal.json)")
+
+
+@chaos_app.command("list")
+def list_cmd(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="where the experiment files are")
+    ] = EXPERIMENTS_DIR,
+) -> None:
+    """The experiments: name, description, faults and duration (invalid files are flagged)."""
+    files = sorted(directory.glob("*.yaml"))
+    if not files:
+        raise LabError(f"no experiment files in {directory}")
+    table = Table(title=f"chaos experiments ({directory})")
+    for column in ("name", "description", "faults", "duration"):
+        table.add_column(column, overflow="fold")
+    for path in files:
+        try:
+            exp = load_experiment(path)
+        except ExperimentError as exc:
+            table.add_row(path.stem, f"[red]invalid: {exc}[/]", "-", "-")
+            continue
+        duration = (
+            f"{exp.spec.duration_s:g} s"
+            if exp.time_bound
+            else f"{exp.spec.requests} requests (~{exp.planned_duration_s:g} s)"
+        )
+        table.add_row(exp.name, exp.description, exp.fault_summary(), duration)
+    console.print(table)
+
+
+def _num(value: float | None, spec: str = ".2f") -> str:
+    return "-" if value is None else f"{value:{spec}}"
+
+
+def compare_rows(a: Journal, b: Journal) -> list[tuple[str, str, str]]:
+    """(metric, run A, run B) rows for two journals."""
+    rows: list[tuple[str, str, str]] = []
+
+    def add(name: str, fa: str, fb: str) -> None:
+        rows.append((name, fa, fb))
+
+    add("experiment", a.experiment_name, b.experiment_name)
+    add("run", a.run_id, b.run_id)
+    add(
+        "verdict",
+        a.verdicts.overall.label if a.verdicts else "?",
+        b.verdicts.overall.label if b.verdicts else "?",
+    )
+    add(
+        "targets",
+        "; ".join(f"{k}={','.join(v)}" for k, v in a.targets.items()),
+        "; ".join(f"{k}={','.join(v)}" for k, v in b.targets.items()),
+    )
+    add("requests / failed", f"{a.load.requests} / {a.load.failed}", f"{b.load.requests} / {b.load.failed}")
+    for phase in ("before", "during", "after"):
+        pa, pb = a.phases.get(phase), b.phases.get(phase)
+        for label, getter in (
+            ("error rate", lambda p: f"{p.error_rate:.2%}" if p.requests else "-"),
+            ("req/s", lambda p: _num(p.rps, ".1f")),
+            ("p95 ms", lambda p: _num(p.p95_ms, ".0f")),
+            ("failures", lambda p: ", ".join(f"{k} {v}" for k, v in sorted(p.failures.items())) or "-"),
+        ):
+            add(f"{phase}: {label}", getter(pa) if pa else "-", getter(pb) if pb else "-")
+    count = max(len(a.recovery), len(b.recovery))
+    for i in range(count):
+        ra = a.recovery[i] if i < len(a.recovery) else None
+        rb = b.recovery[i] if i < len(b.recovery) else None
+        add(
+            f"fault {i}: errors in window",
+            f"{ra.errors}/{ra.requests}" if ra else "-",
+            f"{rb.errors}/{rb.requests}" if rb else "-",
+        )
+        add(
+            f"fault {i}: first error after s",
+            _num(ra.time_to_first_error_s, "g") if ra else "-",
+            _num(rb.time_to_first_error_s, "g") if rb else "-",
+        )
+        add(
+            f"fault {i}: recovered after s",
+            _num(ra.time_to_recover_s, "g") if ra else "-",
+            _num(rb.time_to_recover_s, "g") if rb else "-",
+        )
+    rot_a = [f.rotation for f in a.faults if f.rotation]
+    rot_b = [f.rotation for f in b.faults if f.rotation]
+    for i in range(max(len(rot_a), len(rot_b))):
+        x = rot_a[i] if i < len(rot_a) else None
+        y = rot_b[i] if i < len(rot_b) else None
+        add(
+            f"back in rotation s ({x.service if x else y.service if y else '?'})",
+            _num(x.back_in_rotation_s) if x else "-",
+            _num(y.back_in_rotation_s) if y else "-",
+        )
+    for label, getter in (
+        ("writes acknowledged", lambda j: str(j.audit.acknowledged)),
+        ("writes lost", lambda j: str(j.audit.lost)),
+        ("duplicates (keys / listed twice)", lambda j: f"{j.audit.duplicate_keys} / {j.audit.listed_twice}"),
+    ):
+        add(label, getter(a) if a.audit else "-", getter(b) if b.audit else "-")
+    return rows
+
+
+@chaos_app.command("compare")
+def compare_cmd(
+    run1: Annotated[Path, typer.Argument(help="a results/chaos-* folder (or its journal.json)")],
+    run2: Annotated[Path, typer.Argument(help="another one")],
+) -> None:
+    """Two runs side by side: verdicts, phases, recovery figures, write audit."""
+    a, b = read_journal(run1), read_journal(run2)
+    table = Table(title="chaos runs compared")
+    table.add_column("metric")
+    table.add_column(a.run_id, overflow="fold")
+    table.add_column(b.run_id, overflow="fold")
+    for metric, va, vb in compare_rows(a, b):
+        style = "" if va == vb or metric in ("run",) else "bold"
+        table.add_row(metric, f"[{style}]{va}[/]" if style else va, f"[{style}]{vb}[/]" if style else vb)
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(chaos_app, name="chaos")

@@ -1,0 +1,365 @@
+"""Render a journal: report.md, timeline.png (matplotlib) and report.html (jinja2, PNG embedded).
+
+Works on a recorded journal alone (`render_report(journal, folder)`), so runs can be re-rendered.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from srelab.chaos.journal import Journal
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+PHASES = ("before", "during", "after")
+PARTS = ("before", "during", "after", "recovery", "audit", "restore", "overall")
+
+
+def fmt(value: float | None, spec: str = ".2f", unit: str = "") -> str:
+    if value is None:
+        return "-"
+    return f"{value:{spec}}{unit}"
+
+
+def pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
+
+
+def offset(journal: Journal, t: float | None) -> str:
+    if t is None or journal.t0 is None:
+        return "-"
+    return f"t+{t - journal.t0:.1f}s"
+
+
+def kinds(failures: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(failures.items()) if v) or "-"
+
+
+def _table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> list[str]:
+    head = list(header)
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |")
+    return lines
+
+
+def context(journal: Journal) -> dict[str, Any]:
+    """Everything the Markdown and HTML reports show, as plain rows."""
+    v = journal.verdicts
+    verdict_rows = []
+    if v is not None:
+        for part in PARTS:
+            item = getattr(v, part)
+            detail = "; ".join(item.reasons) if item.reasons else "; ".join(item.notes)
+            verdict_rows.append([part, item.label, detail or "-"])
+    phase_rows = []
+    for name in PHASES:
+        ph = journal.phases.get(name)
+        if ph is None:
+            continue
+        phase_rows.append(
+            [
+                name,
+                ph.seconds,
+                ph.requests,
+                ph.failed,
+                pct(ph.error_rate) if ph.requests else "-",
+                fmt(ph.rps, ".1f"),
+                fmt(ph.p95_ms, ".0f"),
+                kinds(ph.failures),
+            ]
+        )
+    by_fault = {r.fault: r for r in journal.recovery}
+    fault_rows = []
+    for f in journal.faults:
+        rec = by_fault.get(f.index)
+        rot = f.rotation
+        fault_rows.append(
+            [
+                f.index,
+                f.description,
+                f.service,
+                offset(journal, f.injected_at) if f.inject_ok else f"not injected ({f.skipped or 'failed'})",
+                offset(journal, f.restored_at) if f.restore_ok else "NOT RESTORED",
+                f.method or "-",
+                fmt(rec.time_to_first_error_s, ".0f", " s") if rec else "-",
+                f"{rec.errors}/{rec.requests}" if rec else "-",
+                pct(rec.error_rate) if rec and rec.requests else "-",
+                (fmt(rec.time_to_recover_s, ".0f", " s") if rec.recovered else "never") if rec else "-",
+                fmt(rot.healthy_s, ".2f", " s") if rot else "-",
+                (
+                    fmt(rot.back_in_rotation_s, ".2f", " s")
+                    + (f" after {rot.reference}" if rot.reference else "")
+                )
+                if rot and rot.back_in_rotation_s is not None
+                else (rot.error or "-")
+                if rot
+                else "-",
+            ]
+        )
+    event_rows = [
+        [
+            offset(journal, e.t),
+            e.kind,
+            e.action or "-",
+            e.service or "-",
+            "ok" if e.ok else "FAILED",
+            f"{e.end - e.t:.2f} s",
+            e.detail or e.error or "-",
+        ]
+        for e in journal.events
+    ]
+    audit_rows = []
+    a = journal.audit
+    if a is not None:
+        audit_rows = [
+            ["POST attempts recorded", a.posts],
+            [
+                "acknowledged (2xx with an id)",
+                f"{a.acknowledged_posts} answers, {a.acknowledged} distinct ids",
+            ],
+            ["read back (GET /items/<id>)", a.read_ok],
+            [
+                "acknowledged writes lost",
+                f"{a.lost}" + (f" ({', '.join(a.lost_ids[:5])})" if a.lost_ids else ""),
+            ],
+            ["unverified", a.unverified],
+            ["Idempotency-Keys with several ids", a.duplicate_keys],
+            [
+                "items listed twice",
+                f"{a.listed_twice} (scanned {a.listed} items, {a.list_pages} pages"
+                + (", complete)" if a.list_complete else ", not complete)"),
+            ],
+            ["acknowledged but missing from GET /items", a.missing_from_list],
+        ]
+    timeline_rows = [
+        [
+            r.second,
+            r.phase,
+            r.requests,
+            r.successes,
+            r.failed,
+            kinds(r.failures),
+            fmt(r.p50_ms, ".0f"),
+            fmt(r.p95_ms, ".0f"),
+            fmt(r.p99_ms, ".0f"),
+            " ".join(f"{k}:{n}" for k, n in sorted(r.served_by.items())) or "-",
+            "" if r.holds else "x",
+            "; ".join(r.marks),
+        ]
+        for r in journal.timeline
+    ]
+    load = journal.load
+    spec = load.spec
+    shape = f"{spec.get('requests')} requests" if spec.get("requests") else f"{spec.get('duration_s')} s"
+    load_line = (
+        f"{spec.get('scenario')} x {spec.get('users')} users, {shape}"
+        + (f" (preset {load.preset})" if load.preset else "")
+        + f": {load.requests} requests, {load.failed} failed"
+        + (f", stopped by {load.stop_reason}" if load.stop_reason else "")
+        + (f"; error: {load.error}" if load.error else "")
+    )
+    started = datetime.fromtimestamp(journal.started_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return {
+        "j": journal,
+        "verdict": v.overall.label if v is not None else "UNKNOWN",
+        "started": started,
+        "duration": f"{journal.ended_at - journal.started_at:.0f} s",
+        "targets": ", ".join(
+            f"{k} -> {', '.join(s)}" + (f" (seed {journal.seeds[k]})" if k in journal.seeds else "")
+            for k, s in journal.targets.items()
+        ),
+        "load_line": load_line,
+        "verdict_rows": verdict_rows,
+        "phase_header": [
+            "phase",
+            "seconds",
+            "requests",
+            "failed",
+            "error rate",
+            "req/s",
+            "p95 ms",
+            "failures",
+        ],
+        "phase_rows": phase_rows,
+        "fault_header": [
+            "#",
+            "fault",
+            "service",
+            "injected",
+            "restored",
+            "method",
+            "first error after",
+            "errors/requests in window",
+            "error rate",
+            "hypothesis holds again after",
+            "healthy after",
+            "back in rotation",
+        ],
+        "fault_rows": fault_rows,
+        "event_header": ["when", "kind", "action", "service", "outcome", "took", "detail"],
+        "event_rows": event_rows,
+        "audit_rows": audit_rows,
+        "timeline_header": [
+            "s",
+            "phase",
+            "req",
+            "ok",
+            "failed",
+            "kinds",
+            "p50",
+            "p95",
+            "p99",
+            "served by",
+            "breach",
+            "events",
+        ],
+        "timeline_rows": timeline_rows,
+    }
+
+
+def render_markdown(journal: Journal, png: str | None = "timeline.png") -> str:
+    c = context(journal)
+    j = journal
+    out = [f"# Chaos run `{j.experiment_name}`: {c['verdict']}", "", j.description, ""]
+    out += [
+        f"- run: `{j.run_id}` from `{j.experiment_file}`, started {c['started']}, took {c['duration']}",
+        f"- stack: project `{j.project}`, proxy {j.proxy_url}",
+        f"- targets: {c['targets']}",
+        f"- load: {c['load_line']}",
+        f"- exit code: {j.exit_code}" + (f" (aborted: {j.aborted})" if j.aborted else ""),
+        "",
+        "## Verdicts",
+        "",
+        *_table(["part", "verdict", "details"], c["verdict_rows"]),
+        "",
+        f"## Phases (p95: {j.phase_latency})",
+        "",
+        *_table(c["phase_header"], c["phase_rows"]),
+        "",
+        "## Faults and recovery",
+        "",
+        *_table(c["fault_header"], c["fault_rows"]),
+        "",
+        "Times have a resolution of one second (the load's buckets) except healthy/back in rotation, "
+        "polled every 0.1 s through the proxy.",
+        "",
+        "## Write audit",
+        "",
+    ]
+    if c["audit_rows"]:
+        out += _table(["check", "value"], c["audit_rows"])
+    else:
+        out.append(j.audit_note or "not run")
+    out += [
+        "",
+        "## Actions (faults, restores, verification)",
+        "",
+        *_table(c["event_header"], c["event_rows"]),
+        "",
+    ]
+    if j.restore_problems:
+        out += ["**Restore problems:** " + "; ".join(j.restore_problems), ""]
+    if png:
+        out += ["## Timeline", "", f"![timeline]({png})", ""]
+    out += ["## Per-second timeline", "", *_table(c["timeline_header"], c["timeline_rows"]), ""]
+    notes = [*j.notes, *(f"{k}: {v}" for k, v in j.annotations.items())]
+    if notes:
+        out += ["## Notes", "", *(f"- {n}" for n in notes), ""]
+    return "\n".join(out)
+
+
+def plot_timeline(journal: Journal, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = journal.timeline
+    t0 = journal.t0 or (rows[0].t if rows else journal.started_at)
+    xs = [r.t - t0 for r in rows]
+    fig, axes = plt.subplots(3, 1, figsize=(11, 7.5), sharex=True)
+    ok = [r.successes for r in rows]
+    bad = [r.failed for r in rows]
+    axes[0].bar(xs, ok, width=0.9, align="edge", color="#4c9a2a", label="successes/s")
+    axes[0].bar(xs, bad, width=0.9, align="edge", bottom=ok, color="#d62728", label="failures/s")
+    axes[0].set_ylabel("requests/s")
+    axes[0].legend(loc="upper right", fontsize=8)
+    axes[1].plot([x + 0.5 for x in xs], [100 * r.error_rate for r in rows], color="#d62728", marker=".")
+    axes[1].set_ylabel("error rate %")
+    axes[1].set_ylim(bottom=0)
+    axes[2].plot(
+        [x + 0.5 for x in xs],
+        [r.p95_ms if r.p95_ms is not None else float("nan") for r in rows],
+        color="#1f77b4",
+        marker=".",
+        label="p95",
+    )
+    axes[2].plot(
+        [x + 0.5 for x in xs],
+        [r.p50_ms if r.p50_ms is not None else float("nan") for r in rows],
+        color="#7fa7d1",
+        label="p50",
+    )
+    axes[2].set_ylabel("latency ms")
+    axes[2].set_xlabel("seconds since load start")
+    axes[2].legend(loc="upper right", fontsize=8)
+    end = (rows[-1].t + 1 - t0) if rows else 1.0
+    for f in journal.faults:
+        if not f.inject_ok or f.injected_at is None:
+            continue
+        start = f.injected_at - t0
+        stop = (f.restored_at - t0) if f.restored_at is not None else end
+        for ax in axes:
+            ax.axvspan(start, stop, color="#ff7f0e", alpha=0.18)
+            ax.axvline(start, color="#d62728", lw=1)
+            ax.axvline(stop, color="#2ca02c", lw=1, ls="--")
+        axes[0].annotate(
+            f"{f.action} {f.service}",
+            (start, 1),
+            xycoords=("data", "axes fraction"),
+            fontsize=8,
+            va="top",
+            ha="left",
+            rotation=0,
+            xytext=(2, -2),
+            textcoords="offset points",
+        )
+    title = f"{journal.experiment_name}: {journal.verdicts.overall.label if journal.verdicts else '?'}"
+    fig.suptitle(title + "  (shaded: fault injected until restored)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def render_html(journal: Journal, png_bytes: bytes | None) -> str:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+    template = env.get_template("report.html.j2")
+    image = base64.b64encode(png_bytes).decode("ascii") if png_bytes else None
+    return template.render(**context(journal), image=image)
+
+
+def write_report(journal: Journal, folder: Path) -> dict[str, str]:
+    """Write report.md, timeline.png, report.html and journal.json into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {"journal": "journal.json", "markdown": "report.md", "html": "report.html"}
+    png_path = folder / "timeline.png"
+    png: bytes | None = None
+    try:
+        plot_timeline(journal, png_path)
+        png = png_path.read_bytes()
+        files["png"] = "timeline.png"
+    except Exception as exc:  # a plot must never lose the measured data
+        journal.notes.append(f"timeline.png not drawn: {type(exc).__name__}: {exc}")
+    journal.files = files
+    journal.write(folder / "journal.json")
+    (folder / "report.md").write_text(
+        render_markdown(journal, "timeline.png" if png else None) + "\n", encoding="utf-8"
+    )
+    (folder / "report.html").write_text(render_html(journal, png), encoding="utf-8")
+    return files

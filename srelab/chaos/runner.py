@@ -1,0 +1,642 @@
+"""Run one experiment: load, planned faults, restores that always run, audit, verdicts, report.
+
+Threads:
+- the load harness (srelab.load.run_load) runs in a worker thread; its on_second buckets feed the
+  live view through a queue;
+- each (fault, target service) pair gets a thread that sleeps until its time (counted from the
+  load's t0, the start of its first one-second bucket), injects, sleeps until the restore time and
+  restores in a `finally`;
+- rotation watchers poll the proxy for a restored target;
+- the main thread shows the live view and handles Ctrl-C.
+
+Restores always run: on schedule, early when the load ends or the run is aborted (Ctrl-C or an
+error), and once more from a safety net for anything injected and not restored. A second Ctrl-C
+while restoring is ignored (and said so). Every restore is recorded, then verified (running,
+unpaused, healthy, on its networks, back in rotation) before the run reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from srelab.chaos.analysis import analyse, read_event_latencies
+from srelab.chaos.annotate import Annotator
+from srelab.chaos.audit import audit_writes
+from srelab.chaos.faults import FaultDriver, FaultError, Snapshot
+from srelab.chaos.journal import EventRecord, FaultRecord, Journal, LoadSection
+from srelab.chaos.model import (
+    ROLE_PROXY,
+    ROLE_REDIS,
+    ROLE_WEB,
+    SELF_HEALING_ACTIONS,
+    Action,
+    Experiment,
+    ExperimentError,
+    Fault,
+)
+from srelab.chaos.rotation import watch
+from srelab.chaos.targets import Candidate, Selection, compose_candidates, select_all
+from srelab.errors import LabError
+from srelab.load import LoadResult, LoadSpec, SecondBucket, run_load
+from srelab.settings import Settings
+
+FIRST_BUCKET_TIMEOUT_S = 45.0  # Locust import + spawn + the harness's 1.5 s emit lag
+ROTATION_TIMEOUT_S = 45.0
+RESTARTED_BY_RESTORE = frozenset({Action.KILL, Action.STOP})
+NETWORK_ACTIONS = frozenset({Action.DELAY, Action.LOSS})
+LoadFn = Callable[..., LoadResult]
+
+
+@dataclass
+class Task:
+    """One fault on one service."""
+
+    record: FaultRecord
+    fault: Fault
+    role: str
+    snapshot: Snapshot
+    attempted: bool = False  # inject was tried (so a restore must run)
+    thread: threading.Thread | None = None
+    watcher: threading.Thread | None = None
+
+
+@dataclass
+class LiveState:
+    buckets: list[SecondBucket] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    errors: int = 0
+    requests: int = 0
+
+
+def run_folder(settings: Settings, name: str, now: datetime | None = None) -> Path:
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return Path(settings.lab_results_dir) / f"chaos-{name}-{stamp}"
+
+
+class ChaosRunner:
+    def __init__(
+        self,
+        experiment: Experiment,
+        source: Path,
+        settings: Settings,
+        *,
+        console: Console | None = None,
+        driver: FaultDriver | None = None,
+        load_fn: LoadFn = run_load,
+        candidates: list[Candidate] | None = None,
+        out_dir: Path | None = None,
+        live: bool | None = None,
+        seed: int | None = None,
+        annotate: bool = True,
+        proxy_url: str | None = None,
+    ) -> None:
+        self.exp = experiment
+        self.source = source
+        self.settings = settings
+        self.console = console or Console()
+        self.load_fn = load_fn
+        self._candidates = candidates
+        self.out_dir = out_dir or run_folder(settings, experiment.name)
+        self.live = self.console.is_terminal if live is None else live
+        self.seed = seed
+        self.annotate = annotate
+        self.proxy_url = (proxy_url or settings.proxy_url).rstrip("/")
+        self._driver = driver
+        self.tasks: list[Task] = []
+        self.selections: dict[str, Selection] = {}
+        self.preflight: dict[str, Snapshot] = {}
+        self.abort = threading.Event()  # Ctrl-C or an error: skip pending injects, restore now
+        self.load_done = threading.Event()
+        self.stop_load = threading.Event()
+        self.t0: float | None = None
+        self.lock = threading.Lock()
+        self.state = LiveState()
+        self.events: list[EventRecord] = []
+        self.annotator: Annotator | None = None
+        self.bucket_queue: queue.Queue[SecondBucket] = queue.Queue()
+        self.loader: threading.Thread | None = None
+
+    # -- preparation (nothing is touched before this passes) ----------------------------------------
+    @property
+    def driver(self) -> FaultDriver:
+        if self._driver is None:
+            from srelab.docker_client import compose_client, require_engine
+
+            docker = compose_client(self.settings, ())
+            require_engine(docker)
+            self._driver = FaultDriver(docker, self.settings)
+        return self._driver
+
+    def prepare(self) -> None:
+        candidates = self._candidates if self._candidates is not None else compose_candidates()
+        self.selections = select_all(self.exp.targets, candidates, self.seed)
+        roles = {c.service: c.role for c in candidates}
+        windows: dict[str, list[tuple[float, float, int]]] = {}
+        for index, fault in enumerate(self.exp.faults):
+            for service in self.selections[fault.target].services:
+                for start, end, other in windows.get(service, []):
+                    if fault.at < end and start < fault.restore_at:
+                        raise ExperimentError(
+                            f"{self.source}: faults.{index}: hits {service} while faults.{other} does "
+                            "(targets resolve to the same container)"
+                        )
+                windows.setdefault(service, []).append((fault.at, fault.restore_at, index))
+        # The stack must be healthy first: every web replica, Redis and the proxy.
+        core = [c.service for c in candidates if c.role in (ROLE_WEB, ROLE_REDIS, ROLE_PROXY)]
+        wanted = sorted(set(core) | set(windows))
+        for service in wanted:
+            try:
+                snap = self.driver.snapshot(service)
+            except FaultError as exc:
+                raise LabError(str(exc)) from None
+            state = "paused" if snap.paused else (snap.health or "running") if snap.running else "stopped"
+            if state not in ("healthy", "running"):
+                raise LabError(
+                    f"{service} is {state}: the stack must be healthy before a chaos run "
+                    "(`srelab status`, `srelab up`)"
+                )
+            self.preflight[service] = snap
+        for index, fault in enumerate(self.exp.faults):
+            for service in self.selections[fault.target].services:
+                snap = self.preflight[service]
+                if fault.network:
+                    try:
+                        self.driver.network_name(snap, fault.network)
+                    except FaultError as exc:
+                        raise ExperimentError(f"{self.source}: faults.{index}.network: {exc}") from None
+                self.tasks.append(
+                    Task(
+                        record=FaultRecord(
+                            index=index,
+                            action=fault.action.value,
+                            target=fault.target,
+                            service=service,
+                            description=fault.describe(),
+                            planned_at_s=fault.at,
+                            planned_restore_s=fault.restore_at,
+                        ),
+                        fault=fault,
+                        role=roles.get(service, "other"),
+                        snapshot=snap,
+                    )
+                )
+        if any(t.fault.action in NETWORK_ACTIONS for t in self.tasks):
+            with self.console.status("building the network helper image"):
+                try:
+                    self.driver.ensure_helper()
+                except FaultError as exc:
+                    raise LabError(str(exc)) from None
+
+    # -- recording ----------------------------------------------------------------------------------
+    def _say(self, text: str) -> None:
+        with self.lock:
+            self.state.messages.append(f"{datetime.now():%H:%M:%S} {text}")
+        if not self.live:
+            self.console.print(text, highlight=False)
+
+    def _record(self, ev: EventRecord) -> EventRecord:
+        if self.t0 is not None:
+            ev.offset_s = round(ev.t - self.t0, 3)
+        with self.lock:
+            self.events.append(ev)
+        status = "ok" if ev.ok else f"FAILED: {ev.error}"
+        at = f"t+{ev.offset_s:.1f}s " if ev.offset_s is not None else ""
+        self._say(
+            f"{at}{ev.kind} {ev.action} {ev.service}: {ev.detail or status}"
+            + ("" if ev.ok else f" ({status})")
+        )
+        if self.annotator is not None and ev.kind != "note":
+            self.annotator.event(
+                ev.t,
+                f"{ev.kind} {ev.action} {ev.service}: {ev.detail or status}",
+                [ev.kind, ev.action],
+                fields={"service": ev.service, "ok": ev.ok},
+            )
+        return ev
+
+    # -- fault threads ------------------------------------------------------------------------------
+    def _wait_until(self, epoch: float, until_load_done: bool) -> bool:
+        """Sleep until `epoch`; False when aborted (or the load ended, if asked) first."""
+        while True:
+            if self.abort.is_set() or (until_load_done and self.load_done.is_set()):
+                return False
+            left = epoch - time.time()
+            if left <= 0:
+                return True
+            time.sleep(min(left, 0.1))
+
+    def _drive(self, task: Task) -> None:
+        assert self.t0 is not None
+        fault, rec = task.fault, task.record
+        try:
+            if not self._wait_until(self.t0 + fault.at, until_load_done=True):
+                rec.skipped = "aborted" if self.abort.is_set() else "the load ended first"
+                self._record(
+                    EventRecord(
+                        kind="skipped",
+                        t=time.time(),
+                        end=time.time(),
+                        fault=rec.index,
+                        action=rec.action,
+                        service=rec.service,
+                        ok=False,
+                        detail=rec.skipped,
+                    )
+                )
+                return
+            task.attempted = True
+            started = time.time()
+            try:
+                outcome = self.driver.inject(fault, task.snapshot)
+            except (FaultError, LabError) as exc:
+                self._record(
+                    EventRecord(
+                        kind="inject",
+                        t=started,
+                        end=time.time(),
+                        fault=rec.index,
+                        action=rec.action,
+                        service=rec.service,
+                        ok=False,
+                        error=str(exc),
+                    )
+                )
+            else:
+                rec.inject_ok, rec.injected_at, rec.method = True, started, outcome.method
+                rec.inject_offset_s = round(started - self.t0, 3)
+                self._record(
+                    EventRecord(
+                        kind="inject",
+                        t=started,
+                        end=time.time(),
+                        fault=rec.index,
+                        action=rec.action,
+                        service=rec.service,
+                        detail=outcome.detail,
+                        method=outcome.method,
+                    )
+                )
+                if fault.action in SELF_HEALING_ACTIONS:
+                    self._start_watcher(task, restarted=True, not_before=started)
+            self._wait_until(self.t0 + fault.restore_at, until_load_done=True)
+        finally:
+            if task.attempted:
+                self._restore(task, "restore")
+                if fault.action not in SELF_HEALING_ACTIONS and fault.action not in (Action.CPU,):
+                    self._start_watcher(
+                        task,
+                        restarted=fault.action in RESTARTED_BY_RESTORE,
+                        not_before=rec.injected_at or time.time(),
+                    )
+
+    def _restore(self, task: Task, kind: str) -> None:
+        rec = task.record
+        started = time.time()
+        try:
+            outcome = self.driver.restore(task.fault, task.snapshot)
+        except (FaultError, LabError) as exc:
+            self._record(
+                EventRecord(
+                    kind=kind,
+                    t=started,
+                    end=time.time(),
+                    fault=rec.index,  # type: ignore[arg-type]
+                    action=rec.action,
+                    service=rec.service,
+                    ok=False,
+                    error=str(exc),
+                )
+            )
+            return
+        rec.restore_ok, rec.restored_at = True, time.time()
+        if self.t0 is not None:
+            rec.restore_offset_s = round(rec.restored_at - self.t0, 3)
+        self._record(
+            EventRecord(
+                kind=kind,
+                t=started,
+                end=rec.restored_at,
+                fault=rec.index,  # type: ignore[arg-type]
+                action=rec.action,
+                service=rec.service,
+                detail=outcome.detail,
+            )
+        )
+
+    def _start_watcher(self, task: Task, restarted: bool, not_before: float) -> None:
+        if task.role not in (ROLE_WEB, ROLE_REDIS, ROLE_PROXY) or task.watcher is not None:
+            return
+        service = task.record.service
+
+        def health() -> tuple[str | None, datetime | None]:
+            c = self.driver.container(service)
+            c.reload()
+            state = c.state
+            status = str(state.health.status) if state.health is not None and state.running else state.status
+            return status, state.started_at
+
+        def run() -> None:
+            task.record.rotation = watch(
+                self.proxy_url,
+                service,
+                task.role,
+                task.record.index,
+                health,
+                restarted,
+                not_before,
+                lambda: task.record.restored_at,
+                timeout_s=ROTATION_TIMEOUT_S,
+            )
+
+        task.watcher = threading.Thread(target=run, name=f"rotation-{service}", daemon=True)
+        task.watcher.start()
+
+    # -- the run ------------------------------------------------------------------------------------
+    def run(self) -> Journal:
+        """prepare() must have passed. Returns the journal (also written to out_dir)."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        started = time.time()
+        spec = self.exp.spec.model_copy(update={"label": f"chaos {self.exp.name}"})
+        journal = Journal(
+            run_id=self.out_dir.name,
+            experiment_name=self.exp.name,
+            description=self.exp.description,
+            experiment_file=str(self.source),
+            experiment=self.exp.model_dump(mode="json"),
+            project=self.settings.project,
+            proxy_url=self.proxy_url,
+            started_at=started,
+            ended_at=started,
+            targets={k: list(s.services) for k, s in self.selections.items()},
+            seeds={k: s.seed for k, s in self.selections.items() if s.seed is not None},
+            load=LoadSection(dir="load", spec=spec.model_dump(mode="json"), preset=self.exp.load.preset),
+            faults=[t.record for t in self.tasks],
+        )
+        if self.annotate:
+            self.annotator = Annotator(self.settings, self.exp.name, journal.run_id, say=self._say)
+            self.annotator.probe()
+        result: dict[str, Any] = {}
+        interrupted = False
+        try:
+            self._run_load_and_faults(spec, result)
+        except KeyboardInterrupt:
+            interrupted = True
+            journal.aborted = "interrupted (Ctrl-C)"
+        except Exception as exc:
+            journal.aborted = f"{type(exc).__name__}: {exc}"
+        finally:
+            with self._shielded():
+                if journal.aborted:
+                    self.abort.set()
+                    self.stop_load.set()
+                if self.loader is not None:
+                    self.loader.join(timeout=spec.timeout_s + 30)
+                self._finish_faults()
+                journal.restore_problems = self._verify()
+                journal.restore_verified = not journal.restore_problems
+        journal.events = sorted(self.events, key=lambda e: e.t)
+        journal.t0 = self.t0
+        load: LoadResult | None = result.get("result")
+        if load is not None:
+            journal.load.summary = load.model_dump(mode="json", exclude={"timeline"})
+            journal.load.requests, journal.load.failed = load.requests, load.failed
+            journal.load.stop_reason = load.stop_reason
+            if not load.valid:
+                journal.notes.append(
+                    "load harness: measurement not valid: " + "; ".join(load.invalid_reasons)
+                )
+        if "error" in result:
+            journal.load.error = result["error"]
+        buckets = load.timeline if load is not None else self.state.buckets
+        if self.exp.audit.enabled and load is not None and not interrupted:
+            with self.console.status("write audit: reading back every acknowledged write"):
+                journal.audit = audit_writes(
+                    list(load.write_records()),
+                    self.proxy_url,
+                    since=load.started_at,
+                    concurrency=self.exp.audit.concurrency,
+                    max_list_pages=self.exp.audit.max_list_pages,
+                )
+        elif self.exp.audit.enabled:
+            journal.audit_note = "write audit skipped: " + (
+                "interrupted" if interrupted else "no load result"
+            )
+        if self.annotator is not None:
+            journal.annotations = self.annotator.summary()
+        journal.ended_at = time.time()
+        latencies = read_event_latencies(self.out_dir / "load" / "events.tsv") if load is not None else None
+        analyse(journal, self.exp, buckets, latencies)
+        from srelab.chaos.report import write_report
+
+        write_report(journal, self.out_dir)
+        if self.annotator is not None and journal.verdicts is not None and self.t0 is not None:
+            self.annotator.event(
+                journal.started_at,
+                f"run {journal.run_id}: {journal.verdicts.overall.label}",
+                ["run"],
+                end_t=journal.ended_at,
+            )
+        if interrupted:
+            raise KeyboardInterrupt
+        return journal
+
+    def _run_load_and_faults(self, spec: LoadSpec, result: dict[str, Any]) -> None:
+        def load_worker() -> None:
+            try:
+                result["result"] = self.load_fn(
+                    spec, self.out_dir / "load", on_second=self.bucket_queue.put, stop_event=self.stop_load
+                )
+            except BaseException as exc:  # reported by the main thread
+                result["error"] = (
+                    f"{type(exc).__name__}: {exc}" if not isinstance(exc, LabError) else str(exc)
+                )
+            finally:
+                self.load_done.set()
+
+        loader = self.loader = threading.Thread(target=load_worker, name="load", daemon=True)
+        loader.start()
+        with self._view() as refresh:
+            deadline = time.time() + FIRST_BUCKET_TIMEOUT_S
+            while self.t0 is None:
+                self._drain()
+                if self.state.buckets:
+                    first = self.state.buckets[0]
+                    self.t0 = first.t - first.second
+                    break
+                if self.load_done.is_set() or time.time() > deadline:
+                    self.stop_load.set()
+                    loader.join(timeout=30)
+                    raise LabError(f"the load never started: {result.get('error', 'no request in 45 s')}")
+                refresh()
+                time.sleep(0.2)
+            self._say(
+                f"load started (t0 {datetime.fromtimestamp(self.t0):%H:%M:%S}); "
+                f"{len(self.tasks)} fault action(s) planned"
+            )
+            for task in self.tasks:
+                task.thread = threading.Thread(
+                    target=self._drive,
+                    args=(task,),
+                    name=f"fault-{task.record.index}-{task.record.service}",
+                    daemon=True,
+                )
+                task.thread.start()
+            while loader.is_alive():
+                self._drain()
+                refresh()
+                loader.join(timeout=0.25)
+            self._drain()
+            refresh()
+        if "error" in result and "result" not in result:
+            raise LabError(f"load failed: {result['error']}")
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                bucket = self.bucket_queue.get_nowait()
+            except queue.Empty:
+                return
+            with self.lock:
+                self.state.buckets.append(bucket)
+                self.state.requests += bucket.requests
+                self.state.errors += bucket.failed
+
+    def _finish_faults(self) -> None:
+        """Wait for the fault threads (restores run in them), then the safety net."""
+        self.load_done.set()
+        for task in self.tasks:
+            if task.thread is not None:
+                task.thread.join(timeout=self.exp.restore_timeout_s + 60)
+        for task in self.tasks:
+            if task.attempted and not task.record.restore_ok:
+                self._restore(task, "safety-restore")
+
+    def _verify(self) -> list[str]:
+        """Every container the run knew about: running, unpaused, healthy, on its networks; web
+        targets answering through the proxy again. Waits up to restore_timeout_s."""
+        deadline = time.monotonic() + self.exp.restore_timeout_s
+        problems: list[str] = []
+        with self.console.status("verifying the restore"):
+            for snap in self.preflight.values():
+                problems += self.driver.verify(snap, deadline)
+            for task in self.tasks:
+                if task.watcher is not None:
+                    task.watcher.join(timeout=max(deadline - time.monotonic(), 1.0))
+            for service in sorted({t.record.service for t in self.tasks if t.role == ROLE_WEB}):
+                if not self._seen_through_proxy(service, deadline):
+                    problems.append(f"{service}: not answering through the proxy")
+        verify = EventRecord(
+            kind="verify",
+            t=time.time(),
+            end=time.time(),
+            ok=not problems,
+            detail="restore verified: every target running, healthy, reconnected"
+            if not problems
+            else "; ".join(problems),
+        )
+        self._record(verify)
+        return problems
+
+    def _seen_through_proxy(self, service: str, deadline: float) -> bool:
+        session = requests.Session()
+        tries = 0
+        while True:
+            tries += 1
+            with contextlib.suppress(requests.RequestException):
+                response = session.get(f"{self.proxy_url}/livez", timeout=1.0)
+                if response.headers.get("X-Served-By") == service:
+                    return True
+            if time.monotonic() >= deadline and tries > 10:
+                return False
+            time.sleep(0.1)
+
+    @contextlib.contextmanager
+    def _shielded(self) -> Iterator[None]:
+        """Ignore further Ctrl-C while restoring (main thread only), saying so once."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: object) -> None:
+            self.console.print("[yellow]restoring: Ctrl-C ignored until the restore is verified[/]")
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    # -- live view ----------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _view(self) -> Iterator[Callable[[], None]]:
+        if not self.live:
+            yield lambda: None
+            return
+        with Live(self._render(), console=self.console, refresh_per_second=4, transient=False) as live:
+            yield lambda: live.update(self._render())
+
+    def _phase_now(self, now: float) -> str:
+        if self.t0 is None:
+            return "starting load"
+        injected = [t.record for t in self.tasks if t.record.inject_ok]
+        active = [r for r in injected if not r.restore_ok]
+        if active:
+            return "during (fault active)"
+        if injected:
+            last = max(r.restored_at or 0.0 for r in injected)
+            return "during (settling)" if now < last + self.exp.hypothesis.settle_s else "after"
+        return "warmup" if now < self.t0 + self.exp.hypothesis.warmup_s else "before (baseline)"
+
+    def _render(self) -> Group:
+        now = time.time()
+        with self.lock:
+            last = self.state.buckets[-1] if self.state.buckets else None
+            messages = self.state.messages[-6:]
+            total, errors = self.state.requests, self.state.errors
+        head = Table.grid(padding=(0, 2))
+        head.add_column(style="bold")
+        head.add_column()
+        head.add_row("experiment", f"{self.exp.name}: {self.exp.description}")
+        elapsed = f"t+{now - self.t0:.0f}s" if self.t0 is not None else "-"
+        head.add_row("phase", f"{self._phase_now(now)}  {elapsed}")
+        if last is not None:
+            failed = last.failed
+            kinds = ", ".join(f"{k} {v}" for k, v in last.failures.items() if v)
+            p95 = f"{last.latency.p95_ms:.0f} ms" if last.latency.p95_ms is not None else "-"
+            head.add_row(
+                "last second",
+                f"{last.requests} req/s, {failed} failed" + (f" ({kinds})" if kinds else "") + f", p95 {p95}",
+            )
+        head.add_row("so far", f"{total} requests, {errors} failed")
+        pending = sorted(
+            (t.record.planned_at_s, t) for t in self.tasks if not t.attempted and not t.record.skipped
+        )
+        if pending and self.t0 is not None:
+            at, task = pending[0]
+            head.add_row(
+                "next fault",
+                f"{task.record.description} on {task.record.service} in {max(self.t0 + at - now, 0):.0f} s",
+            )
+        active = [t for t in self.tasks if t.record.inject_ok and not t.record.restore_ok]
+        for task in active:
+            restore_in = (self.t0 or now) + task.fault.restore_at - now
+            head.add_row(
+                "active",
+                f"{task.record.description} on {task.record.service}, restore in {max(restore_in, 0):.0f} s",
+            )
+        return Group(head, Text("\n".join(messages), style="dim"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,17 +17,31 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-# Test ports and project: distinct from compose/lab.env's defaults. Set before settings load.
-TEST_ENV = {
-    "LAB_PROJECT": "srelabtest",
-    "LAB_HTTP_PORT": "18080",
-    "LAB_DASHBOARD_PORT": "18088",
-    "LAB_PROMETHEUS_PORT": "19090",
-    "LAB_GRAFANA_PORT": "13000",
-    "LAB_LOKI_PORT": "13100",
-    "LAB_KIBANA_PORT": "15601",
-    "LAB_LOCUST_PORT": "18089",
-}
+PORT_VARIABLES = (
+    "LAB_HTTP_PORT",
+    "LAB_DASHBOARD_PORT",
+    "LAB_PROMETHEUS_PORT",
+    "LAB_GRAFANA_PORT",
+    "LAB_LOKI_PORT",
+    "LAB_KIBANA_PORT",
+    "LAB_LOCUST_PORT",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def isolated_environment() -> dict[str, str]:
+    """A project name and loopback ports of this run's own, so neither a running lab nor a
+    parallel test run is disturbed."""
+    env = {"LAB_PROJECT": f"srelabtest{os.getpid()}"}
+    env.update({name: str(_free_port()) for name in PORT_VARIABLES})
+    return env
+
+
 LIVE_PROFILES = ("monitoring",)
 
 
@@ -69,8 +84,7 @@ class Lab:
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Lab]:
     _require_docker()
-    for key, value in TEST_ENV.items():
-        os.environ.setdefault(key, value)
+    os.environ.update(isolated_environment())
     from rich.console import Console
 
     from srelab.settings import get_settings

@@ -28,19 +28,17 @@ in --allowed-hosts: any other target stops the run with an error.
 from __future__ import annotations
 
 import collections
-import ipaddress
 import itertools
 import json
 import logging
-import math
 import random
 import sys
 import time
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
 
 import gevent
+from load_common import host_allowed, spike_users, steady_users, step_users
 from locust import LoadTestShape, events, task
 from locust.contrib.fasthttp import FastHttpUser
 from locust.exception import StopUser
@@ -51,7 +49,6 @@ EP_LIST = "GET /items"
 EP_GET = "GET /items/<id>"
 EP_POST = "POST /items"
 DEFAULT_RUN_TIME_S = 600.0
-ALLOWED_NAMES = {"localhost", "traefik"}
 MAX_SEEN_IDS = 5000
 
 
@@ -79,23 +76,6 @@ def _add_arguments(parser: Any) -> None:
 
 def _split(value: str) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
-
-
-def host_allowed(url: str, extra: set[str]) -> bool:
-    """Loopback, the proxy's compose name, or a host the caller listed explicitly."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return False
-    name = parts.hostname.lower()
-    if name in ALLOWED_NAMES or name in extra:
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 class _State:
@@ -399,25 +379,6 @@ def _users_rate(shape: LoadTestShape) -> tuple[int, float]:
     users = int(getattr(opts, "num_users", None) or 1)
     rate = float(getattr(opts, "spawn_rate", None) or users)
     return max(1, users), max(0.1, rate)
-
-
-def steady_users(t: float, users: int, run_time: float) -> int | None:
-    return users if t < run_time else None
-
-
-def step_users(t: float, users: int, run_time: float, steps: int) -> int | None:
-    if t >= run_time:
-        return None
-    steps = max(1, min(steps, users))
-    index = min(int(t / (run_time / steps)), steps - 1)
-    return max(1, math.ceil(users * (index + 1) / steps))
-
-
-def spike_users(t: float, users: int, run_time: float) -> int | None:
-    if t >= run_time:
-        return None
-    base = max(1, users // 4)
-    return users if run_time / 3 <= t < 2 * run_time / 3 else base
 
 
 class SteadyShape(LoadTestShape):

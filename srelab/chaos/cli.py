@@ -136,8 +136,10 @@ def list_cmd(
     if not files:
         raise LabError(f"no experiment files in {directory}")
     table = Table(title=f"chaos experiments ({directory})")
-    for column in ("name", "description", "faults", "duration"):
-        table.add_column(column, overflow="fold")
+    table.add_column("name", no_wrap=True)
+    table.add_column("description", overflow="fold", ratio=3)
+    table.add_column("faults", overflow="fold", ratio=1)
+    table.add_column("duration", overflow="fold")
     for path in files:
         try:
             exp = load_experiment(path)

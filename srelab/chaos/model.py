@@ -114,7 +114,7 @@ class Fault(_Strict):
             extra = f" from {self.network}"
         elif self.action == Action.CPU:
             extra = f" x{self.workers}"
-        return f"{self.action.value}{extra} {self.target} @{self.at:g}s for {self.duration:g}s"
+        return f"{self.action.value} {self.target}{extra} @{self.at:g}s for {self.duration:g}s"
 
 
 class Hypothesis(_Strict):

@@ -80,7 +80,9 @@ class Recovery(BaseModel):
     time_to_first_error_s: float | None = None  # None: no error in the window
     violated: bool = False  # some second in the window broke the steady-state hypothesis
     bad_seconds: int = 0
-    time_to_recover_s: float | None = None  # inject -> hypothesis holds again (0 if never broken)
+    # inject -> start of the first `stable_s` good seconds after the window's last bad second
+    # (0 when no second of the window broke the hypothesis; None when it never held again).
+    time_to_recover_s: float | None = None
     recovered: bool = True
 
 
@@ -171,8 +173,9 @@ def recovery(rows: Sequence[Row], fault: int, inject_t: float, window_end: float
         rec.time_to_recover_s = 0.0
         return rec
     rec.violated = True
-    # The first run of `stable_s` good seconds after the first bad one (looking past the window).
-    after = [r for r in ordered if r.t > bad[0].t]
+    # The first run of `stable_s` good seconds after the window's last bad second (it may reach
+    # past the window's end).
+    after = [r for r in ordered if r.t > bad[-1].t]
     streak: list[Row] = []
     for row in after:
         if row.holds and (not streak or abs(row.t - streak[-1].t - 1.0) < 0.5):

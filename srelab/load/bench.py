@@ -383,8 +383,10 @@ def _mib(v: int | None) -> str:
 
 def bench_table(report: BenchReport) -> Table:
     t = Table(title=f"srelab bench {report.started_at} ({report.machine.get('cpus')} CPUs)")
-    for col in ("row", "tool", "conc.", "items", "req/s", "p50 ms", "p95 ms", "p99 ms", "failed", "gen. CPU"):
-        t.add_column(col, justify="left" if col in ("row", "tool") else "right")
+    t.add_column("row", no_wrap=True)
+    t.add_column("tool")
+    for col in ("conc.", "items", "req/s", "p50 ms", "p95 ms", "p99 ms", "failed", "gen. CPU"):
+        t.add_column(col, justify="right")
     for r in report.rows:
         cpu = "-" if r.generator_cpu_mean is None else f"{r.generator_cpu_mean:.0f}%"
         if r.valid is False:

@@ -171,8 +171,9 @@ def progress_line(b: SecondBucket, total: int, failed: int, spec: LoadSpec) -> T
 
 def result_table(result: LoadResult) -> Table:
     table = Table(title=f"load: {result.spec.label or result.spec.scenario.value} against {result.host}")
-    for col in ("endpoint", "requests", "failed", "rps", "p50 ms", "p95 ms", "p99 ms", "max ms"):
-        table.add_column(col, justify="left" if col == "endpoint" else "right")
+    table.add_column("endpoint", no_wrap=True)
+    for col in ("requests", "failed", "rps", "p50 ms", "p95 ms", "p99 ms", "max ms"):
+        table.add_column(col, justify="right")
 
     def fmt(v: float | None) -> str:
         return "-" if v is None else f"{v:,.1f}"

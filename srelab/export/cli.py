@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
         from srelab.export.params import load_params
 
         p = load_params(params)
-        ctx = build(load_inputs(Path("/nonexistent")), p)
+        ctx = build(load_inputs(None), p)
         web = ctx.values["web"]
         lines = {
             "GCP_PROJECT": p.gcp.project,

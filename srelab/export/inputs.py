@@ -60,9 +60,9 @@ def secret_values(template: Path = SECRETS_TEMPLATE, env: Path = SECRETS_ENV) ->
     return {actual[name]: name for name in names if actual.get(name)}
 
 
-def load_dashboards(directory: Path) -> dict[str, str]:
+def load_dashboards(directory: Path | None) -> dict[str, str]:
     dashboards: dict[str, str] = {}
-    if not directory.is_dir():
+    if directory is None or not directory.is_dir():
         return dashboards
     for path in sorted(directory.glob("*.json")):
         text = path.read_text()
@@ -86,7 +86,7 @@ def upstream_images(services: dict[str, dict[str, Any]], settings: Settings) -> 
     return out
 
 
-def load_inputs(dashboards_dir: Path = DASHBOARDS_DIR) -> Inputs:
+def load_inputs(dashboards_dir: Path | None = DASHBOARDS_DIR) -> Inputs:
     from srelab.compose_model import services
     from srelab.settings import get_settings
 

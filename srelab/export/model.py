@@ -57,6 +57,10 @@ GRAFANA_CONTAINER_PORT = 3000
 TRAEFIK_PORTS = {"web": 8000, "websecure": 8443, "metrics": 9100}
 
 
+# An HTTP path in a healthcheck command: a URL (urllib, wget, curl) or a raw "GET /path HTTP/1.x".
+HTTP_PATH = re.compile(r"(?:https?://[^/\s'\"]+|\bGET )(/[^\s'\"\\]*)")
+
+
 def duration_seconds(value: str | int | float | None, default: float = 0) -> float:
     """Compose durations ("2s", "1m30s", "500ms") in seconds."""
     if value is None:
@@ -206,9 +210,9 @@ class _Builder:
         )
         health = first.get("healthcheck") or {}
         test = " ".join(str(p) for p in health.get("test") or [])
-        match = re.search(r"https?://[^/\s'\"]+(/[^\s'\"]*)", test)
+        match = HTTP_PATH.search(test)
         if not match:
-            raise LabError(f"{first_name}: compose healthcheck has no HTTP URL for the liveness path")
+            raise LabError(f"{first_name}: compose healthcheck requests no HTTP path to reuse for liveness")
         live_path = match.group(1)
         if live_path == ready_path:
             raise LabError(f"{first_name}: liveness ({live_path}) must differ from readiness ({ready_path})")
@@ -280,6 +284,7 @@ class _Builder:
                 )
 
         rule = labels.get(self._router_key(labels, "rule"), "PathPrefix(`/`)")
+        router_service = labels.get(self._router_key(labels, "service"), "")
         middlewares = [
             m.strip() for m in labels.get(self._router_key(labels, "middlewares"), "").split(",") if m.strip()
         ]
@@ -317,6 +322,7 @@ class _Builder:
             },
             "deployments": deployments,
             "rule": rule,
+            "router_service": router_service,
             "middleware_refs": middlewares,
         }
 
@@ -504,7 +510,7 @@ class _Builder:
         requests = self.params.resources.redis_exporter.model_dump()
         self._check_requests("redis-exporter", requests, limits)
         test = " ".join(str(t) for t in (svc.get("healthcheck") or {}).get("test") or [])
-        match = re.search(r"https?://[^/\s'\"]+(/[^\s'\"]*)", test)
+        match = HTTP_PATH.search(test)
         return {
             "image": image,
             "env": env,
@@ -547,6 +553,19 @@ class _Builder:
             if name not in defined:
                 raise LabError(f"web router middleware {ref!r} is not defined in Traefik's dynamic config")
             middlewares.append({"name": name, "spec": defined[name]})
+        services = (dynamic.get("http") or {}).get("services") or {}
+        router_service = web["router_service"].partition("@")[0]
+        failover = (services.get(router_service) or {}).get("failover")
+        if failover:
+            self.note(
+                "web",
+                "router.service",
+                (
+                    f"not reproduced: {router_service} (failover {failover.get('service')} -> "
+                    f"{failover.get('fallback')}) exists only in Traefik's file provider, the TraefikService "
+                    "CRD has no failover; with no ready pod the route answers Traefik's 503"
+                ),
+            )
         limits = self._limits(svc, "traefik")
         requests = self.params.resources.traefik.model_dump()
         self._check_requests("traefik", requests, limits)

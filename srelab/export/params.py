@@ -205,17 +205,20 @@ def load_params(path: Path = DEFAULT_PARAMS) -> Params:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise LabError(f"cannot read parameters file {path}: {exc.strerror}") from None
+        raise LabError(f"cannot read parameters file {_display(path)}: {exc.strerror}") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise LabError(f"{path}:{where} is not valid YAML") from None
+        raise LabError(f"{_display(path)}:{where} is not valid YAML") from None
     return parse_params(data, _display(path))
 
 
 def _display(path: Path) -> str:
+    """The path as the user gave it when relative, else relative to the repository if inside it."""
+    if not path.is_absolute():
+        return str(path)
     try:
         return str(path.resolve().relative_to(ROOT))
     except ValueError:

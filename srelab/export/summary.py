@@ -140,6 +140,16 @@ def _web_rows(name: str, svc: dict[str, Any], ctx: Context) -> list[Row]:
                     REPLACED,
                 )
             )
+            if "router.service" in notes:
+                rows.append(
+                    Row(
+                        name,
+                        "labels.traefik...routers.items.service",
+                        web["router_service"],
+                        notes["router.service"],
+                        DROPPED,
+                    )
+                )
             rows.append(
                 Row(
                     name,
@@ -406,7 +416,8 @@ SIDECAR_KEYS = {
 
 def _stand_in_rows(name: str, svc: dict[str, Any], ctx: Context) -> list[Row]:
     text = STAND_INS[name][1]
-    rows = [Row(name, "(service)", f"profile {', '.join(svc.get('profiles') or ['core'])}", text, REPLACED)]
+    profiles = ", ".join(svc.get("profiles") or ["core"])
+    rows = [Row(name, "(service)", f"profiles: {profiles}", text, REPLACED)]
     for key, value in svc.items():
         if value in (None, [], {}, "") or key == "profiles":
             continue

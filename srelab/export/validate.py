@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any
 
+import jsonschema
 import kubernetes_validate
+from kubernetes_validate import utils as kv_utils
+from referencing import Registry, Resource
 
 from srelab.export.model import CHART_POD_LABELS, NS_INGRESS, NS_MONITORING, ROLES
 
@@ -155,7 +159,29 @@ CUSTOM_KINDS: dict[tuple[str, str], Callable[[Obj], list[str]]] = {
 }
 
 
+@lru_cache(maxsize=128)
+def _validator(version: str, api_version: str, kind: str) -> jsonschema.Draft202012Validator:
+    """kubernetes-validate's strict schema for (apiVersion, kind), resolved exactly as
+    kubernetes_validate.validate() does, but loaded once: that function re-reads the 2 MB
+    definitions file on every call."""
+    wanted = kv_utils.major_minor(version)
+    schema_version = [x for x in kv_utils.all_versions() if kv_utils.major_minor(x) <= wanted][-1]
+    schema_dir = f"kubernetes-json-schema/v{schema_version}-local-strict"
+    group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    try:
+        schema = kv_utils.schema_contents(f"{schema_dir}/{kind.lower()}-{group}.json", version)
+    except FileNotFoundError:
+        raise kubernetes_validate.SchemaNotFoundError(
+            version=wanted, kind=kind, api_version=api_version
+        ) from None
+    definitions = kv_utils.schema_contents(f"{schema_dir}/_definitions.json", version)
+    registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
 def schema_problems(obj: Obj, version: str) -> list[str]:
+    """Strict Kubernetes schema for built-in kinds; the allow-list's own checks for custom ones;
+    any other kind is a problem (never a silent pass)."""
     key = (obj.get("apiVersion", ""), obj.get("kind", ""))
     meta = obj.get("metadata") or {}
     if key in CUSTOM_KINDS:
@@ -163,16 +189,17 @@ def schema_problems(obj: Obj, version: str) -> list[str]:
         found += CUSTOM_KINDS[key](obj)
         return [f"{_name(obj)}: {p}" for p in found]
     try:
-        kubernetes_validate.validate(obj, version, strict=True)
+        validator = _validator(version, *key)
     except kubernetes_validate.SchemaNotFoundError:
         return [
             f"{_name(obj)}: {key[0]} {key[1]} is neither a Kubernetes v{version} kind nor in the "
             "custom-resource allow-list"
         ]
-    except kubernetes_validate.ValidationError as exc:
-        where = ".".join(str(p) for p in exc.path) if hasattr(exc, "path") else ""
-        return [f"{_name(obj)}: {where}: {exc.message}"]
-    return []
+    error = jsonschema.exceptions.best_match(validator.iter_errors(obj))
+    if error is None:
+        return []
+    where = ".".join(str(p) for p in error.absolute_path)
+    return [f"{_name(obj)}: {where}: {error.message}"]
 
 
 # --- invariants -------------------------------------------------------------------------------

@@ -1,0 +1,47 @@
+"""Helpers shared by the export tests (importable; fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from srelab.export.inputs import Inputs, load_dashboards
+from srelab.export.render import Rendered, write
+from srelab.settings import ROOT
+
+HERE = Path(__file__).resolve().parent
+FIXTURES = HERE / "fixtures"
+VENV_BIN = ROOT / ".venv" / "bin"
+KUBECTL = VENV_BIN / "kubectl"
+
+
+def fixture_inputs(dashboards: Path = FIXTURES / "dashboards") -> Inputs:
+    """The frozen compose model (fixtures/compose.json, see refresh_fixture.py)."""
+    data = json.loads((FIXTURES / "compose.json").read_text())
+    return Inputs(
+        services=data["services"],
+        secrets=data["secrets"],
+        pins=data["pins"],
+        base_dir=FIXTURES,
+        dashboards=load_dashboards(dashboards),
+    )
+
+
+def kustomize(rendered: Rendered, out: Path) -> list[dict[str, Any]]:
+    """Write the folder and build it with `kubectl kustomize` (offline)."""
+    write(rendered, out)
+    result = subprocess.run(
+        [str(KUBECTL), "kustomize", str(out)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(VENV_BIN / "srelab"), *args], capture_output=True, text=True, cwd=cwd, timeout=120, check=False
+    )

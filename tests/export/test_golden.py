@@ -1,0 +1,55 @@
+"""Golden snapshot of the rendered folder for the default parameters and the frozen compose model.
+
+Update after an intended change, then review the diff:
+
+    UPDATE_GOLDEN=1 .venv/bin/pytest tests/export/test_golden.py
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shutil
+
+from tests.export.helpers import HERE
+
+GOLDEN = HERE / "golden" / "default"
+
+
+def test_render_matches_golden(fixture_render):
+    files = fixture_render.files
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        shutil.rmtree(GOLDEN, ignore_errors=True)
+        for rel, text in files.items():
+            (GOLDEN / rel).parent.mkdir(parents=True, exist_ok=True)
+            (GOLDEN / rel).write_text(text)
+    golden = {p.relative_to(GOLDEN).as_posix(): p.read_text() for p in GOLDEN.rglob("*") if p.is_file()}
+    assert sorted(golden) == sorted(files), "files added or removed: UPDATE_GOLDEN=1 after review"
+    for rel, text in files.items():
+        if text != golden[rel]:
+            diff = "".join(
+                difflib.unified_diff(
+                    golden[rel].splitlines(True),
+                    text.splitlines(True),
+                    f"golden/{rel}",
+                    f"rendered/{rel}",
+                    n=2,
+                )
+            )
+            raise AssertionError(f"{rel} differs from the golden snapshot:\n{diff[:4000]}")
+
+
+def test_golden_covers_every_manifest_kind():
+    text = "\n".join(p.read_text() for p in GOLDEN.rglob("*.yaml"))
+    for kind in (
+        "Deployment",
+        "StatefulSet",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "IngressRoute",
+        "Middleware",
+        "ServiceMonitor",
+        "Namespace",
+    ):
+        assert f"kind: {kind}" in text

@@ -1,0 +1,319 @@
+"""Rendered objects: strict Kubernetes schemas, the CRD allow-list, and the design's invariants.
+
+Each invariant is asserted on the real render (frozen and live compose model) and shown to catch
+a broken manifest, so none of them can pass vacuously.
+"""
+
+from __future__ import annotations
+
+import re
+
+import kubernetes_validate
+import pytest
+
+from srelab.export import validate as v
+from srelab.export.inputs import secret_values
+from srelab.export.model import ROLES
+from tests.export.helpers import fixture_inputs
+
+
+def find(objects, kind, name):
+    return next(o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name)
+
+
+def first_container(obj):
+    return obj["spec"]["template"]["spec"]["containers"][0]
+
+
+# --- schemas ------------------------------------------------------------------------------------
+def test_every_object_passes_strict_schema_or_allow_list(objects, params):
+    kinds = {o["kind"] for o in objects}
+    assert {
+        "Deployment",
+        "StatefulSet",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "Namespace",
+        "ConfigMap",
+        "IngressRoute",
+        "Middleware",
+        "ServiceMonitor",
+    } <= kinds
+    problems = [p for o in objects for p in v.schema_problems(o, params.kubernetes_version)]
+    assert problems == []
+
+
+def test_kubernetes_validate_itself_accepts_every_builtin_object(fixture_render, params):
+    """The library's own entry point (strict), not only the cached validator built from its schemas."""
+    builtin = [o for _, o in fixture_render.objects if (o["apiVersion"], o["kind"]) not in v.CUSTOM_KINDS]
+    assert len(builtin) > 30
+    for obj in builtin:
+        kubernetes_validate.validate(obj, params.kubernetes_version, strict=True)
+
+
+def test_strict_schema_rejects_unknown_and_mistyped_fields(objects, params):
+    deployment = find(objects, "Deployment", "items-read-a")
+    first_container(deployment)["livenessProb"] = {"httpGet": {"path": "/livez", "port": "http"}}
+    assert any("livenessProb" in p for p in v.schema_problems(deployment, params.kubernetes_version))
+    hpa = find(objects, "HorizontalPodAutoscaler", "items-read-a")
+    hpa["spec"]["maxReplicas"] = "three"
+    assert v.schema_problems(hpa, params.kubernetes_version)
+
+
+def test_unknown_kind_is_not_silently_accepted(params):
+    gateway = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": "items", "namespace": "backend"},
+        "spec": {},
+    }
+    (problem,) = v.schema_problems(gateway, params.kubernetes_version)
+    assert "allow-list" in problem
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "breakage", "expected"),
+    [
+        ("IngressRoute", "items", lambda o: o["spec"].pop("routes"), "routes"),
+        ("IngressRoute", "items", lambda o: o["spec"]["routes"][0]["services"][0].pop("port"), "port"),
+        ("Middleware", "retry-writes", lambda o: o["spec"].update(bogus={}), "exactly one"),
+        ("Middleware", "retry-writes", lambda o: o["spec"]["retry"].update(attempts=0), "attempts"),
+        ("ServiceMonitor", "items", lambda o: o["spec"].update(endpoints=[]), "endpoints"),
+        ("ServiceMonitor", "items", lambda o: o["metadata"].pop("namespace"), "namespace"),
+    ],
+)
+def test_custom_resource_checks_catch_breakage(objects, params, kind, name, breakage, expected):
+    obj = find(objects, kind, name)
+    assert v.schema_problems(obj, params.kubernetes_version) == []
+    breakage(obj)
+    assert any(expected in p for p in v.schema_problems(obj, params.kubernetes_version))
+
+
+def test_names_are_dns_1123(objects):
+    assert v.check_names(objects) == []
+    find(objects, "Service", "backend-read")["metadata"]["name"] = "Backend_Read"
+    assert v.check_names(objects)
+
+
+# --- zones and routing --------------------------------------------------------------------------
+def test_each_zone_has_read_and_write_pinned_to_its_pool(objects, params):
+    assert v.check_zones(objects, params.zones) == []
+    for key, gcp_zone in params.zones.items():
+        for role in ROLES:
+            spec = find(objects, "Deployment", f"items-{role}-{key}")["spec"]["template"]["spec"]
+            assert spec["nodeSelector"] == {"srelab.io/pool": f"backend-{key}"}
+            term = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            expr = term["nodeSelectorTerms"][0]["matchExpressions"][0]
+            assert expr == {"key": "topology.kubernetes.io/zone", "operator": "In", "values": [gcp_zone]}
+            env = {
+                e["name"]: e
+                for e in first_container(find(objects, "Deployment", f"items-{role}-{key}"))["env"]
+            }
+            assert env["ZONE"]["value"] == gcp_zone
+            assert env["REPLICA"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    objects[:] = [o for o in objects if o["metadata"]["name"] != "items-write-b"]
+    assert v.check_zones(objects, params.zones) == ["zone b: expected one WRITE Deployment, found 0"]
+
+
+def test_services_select_exactly_their_deployments(objects):
+    assert v.check_services(objects) == []
+    for role, spec in ROLES.items():
+        svc = find(objects, "Service", spec["service"])
+        assert svc["spec"]["clusterIP"] == "None"
+        assert svc["spec"]["selector"]["app.kubernetes.io/component"] == role
+    # A selector that also catches the WRITE pods must be reported.
+    find(objects, "Service", "backend-read")["spec"]["selector"].pop("app.kubernetes.io/component")
+    assert any("backend-read" in p and "expected exactly" in p for p in v.check_services(objects))
+
+
+def test_service_port_must_exist_on_the_pods(objects):
+    find(objects, "Service", "backend-write")["spec"]["ports"][0]["targetPort"] = "metrics"
+    assert any("not exposed" in p for p in v.check_services(objects))
+
+
+def test_get_goes_to_read_and_post_to_write_only(objects):
+    assert v.check_routes(objects) == []
+    route = find(objects, "IngressRoute", "items")
+    matches = {
+        tuple(re.findall(r"Method\(`([A-Z]+)`\)", r["match"])): r["services"][0]["name"]
+        for r in route["spec"]["routes"]
+    }
+    assert matches == {("GET",): "backend-read", ("POST",): "backend-write"}
+    route["spec"]["routes"][0]["services"][0]["name"] = "backend-write"
+    assert v.check_routes(objects)
+
+
+def test_a_route_without_method_to_a_backend_is_reported(objects):
+    route = find(objects, "IngressRoute", "items")
+    route["spec"]["routes"].append(
+        {"kind": "Rule", "match": "PathPrefix(`/`)", "services": [{"name": "backend-read", "port": 8000}]}
+    )
+    assert any("one method" in p for p in v.check_routes(objects))
+
+
+def test_retry_middleware_comes_from_traefik_dynamic_config(objects):
+    middleware = find(objects, "Middleware", "retry-writes")
+    assert middleware["spec"]["retry"]["retryNonIdempotentMethod"] is True
+    route = find(objects, "IngressRoute", "items")
+    assert all(r["middlewares"] == [{"name": "retry-writes"}] for r in route["spec"]["routes"])
+
+
+# --- scaling and disruption ---------------------------------------------------------------------
+def test_hpas_target_deployments_without_replicas(objects, params):
+    assert v.check_autoscaling(objects) == []
+    hpas = [o for o in objects if o["kind"] == "HorizontalPodAutoscaler"]
+    assert len(hpas) == 2 * len(params.zones)
+    for hpa in hpas:
+        assert hpa["apiVersion"] == "autoscaling/v2"
+        assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 3)
+        assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+    find(objects, "Deployment", "items-read-c")["spec"]["replicas"] = 2
+    hpas[0]["spec"]["scaleTargetRef"]["name"] = "items-nope"
+    problems = v.check_autoscaling(objects)
+    assert any("spec.replicas" in p for p in problems)
+    assert any("items-nope" in p for p in problems)
+
+
+def test_each_deployment_has_one_pdb_with_max_unavailable(objects):
+    assert v.check_disruption(objects) == []
+    pdb = find(objects, "PodDisruptionBudget", "items-write-a")
+    pdb["spec"]["minAvailable"] = pdb["spec"].pop("maxUnavailable")
+    assert v.check_disruption(objects) == [
+        "Deployment/backend/items-write-a: needs exactly one PodDisruptionBudget with maxUnavailable, has 1"
+    ]
+
+
+# --- containers ---------------------------------------------------------------------------------
+def test_probes_resources_and_security_on_every_container(objects):
+    assert v.check_containers(objects) == []
+    c = first_container(find(objects, "Deployment", "items-read-b"))
+    assert c["livenessProbe"]["httpGet"]["path"] == "/livez"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert c["resources"]["limits"] == {"cpu": "1", "memory": "192Mi"}
+
+
+@pytest.mark.parametrize(
+    ("breakage", "expected"),
+    [
+        (lambda c: c["livenessProbe"]["httpGet"].update(path="/readyz"), "must be an HTTP path other"),
+        (lambda c: c.pop("startupProbe"), "startupProbe missing"),
+        (lambda c: c["resources"].pop("limits"), "resources.limits"),
+        (lambda c: c["securityContext"].update(allowPrivilegeEscalation=True), "allowPrivilegeEscalation"),
+        (lambda c: c["securityContext"].update(readOnlyRootFilesystem=False), "readOnlyRootFilesystem"),
+        (lambda c: c["securityContext"]["capabilities"].update(drop=["NET_RAW"]), "drop ALL"),
+        (lambda c: c.update(volumeMounts=[]), "emptyDir for /tmp"),
+        (lambda c: c.update(image=c["image"].rsplit(":", 1)[0] + ":latest"), "latest"),
+        (lambda c: c.update(image=c["image"].rsplit(":", 1)[0]), "no tag"),
+    ],
+)
+def test_container_checks_catch_breakage(objects, breakage, expected):
+    breakage(first_container(find(objects, "Deployment", "items-write-c")))
+    assert any(expected in p for p in v.check_containers(objects))
+
+
+def test_redis_sidecar_is_checked_too(objects):
+    redis = find(objects, "StatefulSet", "redis")
+    assert [c["name"] for c in redis["spec"]["template"]["spec"]["containers"]] == ["redis", "exporter"]
+    redis["spec"]["template"]["spec"]["containers"][1].pop("readinessProbe")
+    assert any("exporter: readinessProbe missing" in p for p in v.check_containers(objects))
+
+
+def test_images_are_pinned(objects, params):
+    images = {c["image"] for o in objects if o["kind"] in v.WORKLOAD_KINDS for c in v.containers(o)}
+    assert all(v.image_problems(i) == [] for i in images)
+    assert f"{params.gcp.registry}/web:" in next(i for i in images if "/web:" in i)
+
+
+# --- secrets ------------------------------------------------------------------------------------
+def test_redis_password_is_a_secret_reference(objects, params):
+    for name in ("items-read-a", "items-write-c"):
+        env = {e["name"]: e for e in first_container(find(objects, "Deployment", name))["env"]}
+        ref = env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": params.secret_name, "key": "REDIS_PASSWORD"}
+        assert "value" not in env["REDIS_PASSWORD"]
+    redis = first_container(find(objects, "StatefulSet", "redis"))
+    assert redis["args"][-2:] == ["--requirepass", "$(REDIS_PASSWORD)"]
+
+
+def test_no_secret_value_in_the_frozen_render(fixture_render):
+    values = [value for value in fixture_inputs().secrets if len(value) >= 6]
+    assert "fixture-secret-redis-password" in values
+    for path, text in fixture_render.files.items():
+        assert not any(value in text for value in values), path
+
+
+def test_no_secret_value_in_the_live_render(live_render):
+    values = [value for value in secret_values() if len(value) >= 6]
+    assert values, "compose/.env has no secret values to look for"
+    for path, text in live_render.files.items():
+        assert not any(value in text for value in values), path
+
+
+# --- network policies ---------------------------------------------------------------------------
+def test_every_pod_is_selected_by_a_network_policy(objects):
+    assert v.check_network_policies(objects) == []
+    objects[:] = [
+        o for o in objects if not (o["kind"] == "NetworkPolicy" and o["metadata"]["namespace"] == "data")
+    ]
+    problems = v.check_network_policies(objects)
+    assert "namespace data: no default-deny ingress NetworkPolicy" in problems
+    assert any("StatefulSet/data/redis" in p and "selected by no NetworkPolicy" in p for p in problems)
+
+
+def test_only_the_listed_flows_are_allowed(objects):
+    flows = set()
+    for policy in (o for o in objects if o["kind"] == "NetworkPolicy"):
+        for rule in policy["spec"].get("ingress") or []:
+            for peer in rule["from"]:
+                source = (
+                    peer.get("ipBlock", {}).get("cidr")
+                    or peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                )
+                flows.add((source, policy["metadata"]["namespace"], policy["metadata"]["name"]))
+    assert flows == {
+        ("0.0.0.0/0", "traefik", "allow-loadbalancer-to-traefik"),
+        ("monitoring", "traefik", "allow-prometheus-to-traefik"),
+        ("traefik", "backend", "allow-traefik-to-items"),
+        ("monitoring", "backend", "allow-prometheus-to-items"),
+        ("backend", "data", "allow-items-to-redis"),
+        ("monitoring", "data", "allow-prometheus-to-redis-exporter"),
+        ("monitoring", "monitoring", "allow-within-monitoring"),
+        ("traefik", "monitoring", "allow-traefik-to-grafana"),
+    }
+
+
+def test_loki_admits_only_the_monitoring_namespace(objects):
+    assert v.check_network_policies(objects) == []
+    leak = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "allow-traefik-to-all", "namespace": "monitoring"},
+        "spec": {
+            "podSelector": {},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "traefik"}}}]}
+            ],
+        },
+    }
+    objects.append(leak)
+    assert any("to Loki" in p for p in v.check_network_policies(objects))
+
+
+def test_selector_matching():
+    labels = {"app": "items", "tier": "backend"}
+    assert v.selector_matches({}, labels)
+    assert v.selector_matches({"matchLabels": {"app": "items"}}, labels)
+    assert not v.selector_matches({"matchLabels": {"app": "redis"}}, labels)
+    assert v.selector_matches(
+        {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["backend"]}]}, labels
+    )
+    assert not v.selector_matches({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}, labels)
+
+
+def test_problems_aggregates_everything(objects, params):
+    assert v.problems(objects, params.kubernetes_version, params.zones) == []
+    find(objects, "Service", "backend-read")["spec"].pop("clusterIP")
+    assert v.problems(objects, params.kubernetes_version, params.zones)

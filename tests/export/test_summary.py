@@ -1,0 +1,85 @@
+"""The conversion summary lists every compose key; nothing is dropped silently."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from srelab.export import summary
+from srelab.export.model import build
+from tests.export.helpers import fixture_inputs
+
+
+def listed(rows, service: str, key: str) -> bool:
+    """A row of that service names the key, or a whole-service row lists it."""
+    for r in rows:
+        if service not in r.service.split(", "):
+            continue
+        if r.key == key or r.key.startswith((f"{key}.", f"{key}:")):
+            return True
+        if r.key == "(service)" and key in r.compose:
+            return True
+    return False
+
+
+def missing_keys(rows, services) -> list[str]:
+    return [
+        f"{name}.{key}"
+        for name, svc in services.items()
+        for key, value in svc.items()
+        if value not in (None, [], {}, "") and not listed(rows, name, key)
+    ]
+
+
+def test_every_compose_key_is_listed_frozen_model(fixture_render):
+    assert missing_keys(fixture_render.rows, fixture_inputs().services) == []
+
+
+def test_every_compose_key_is_listed_live_model(live_render, live_inputs):
+    assert missing_keys(live_render.rows, live_inputs.services) == []
+    listed_services = {s for r in live_render.rows for s in r.service.split(", ")}
+    assert listed_services == set(live_inputs.services)
+
+
+@pytest.mark.parametrize(
+    ("service", "key", "status"),
+    [
+        ("traefik", "volumes:/var/run/docker.sock", summary.DROPPED),
+        ("traefik", "ports", summary.REPLACED),
+        ("web-a", "restart", summary.DROPPED),
+        ("web-a", "logging", summary.DROPPED),
+        ("web-a", "depends_on", summary.DROPPED),
+        ("web-a", "healthcheck", summary.MAPPED),
+        ("redis", "healthcheck", summary.MAPPED),
+        ("redis", "volumes:/data", summary.MAPPED),
+        ("web-a", "labels.traefik...routers.items.service", summary.DROPPED),
+    ],
+)
+def test_features_without_kubernetes_meaning_are_reported(fixture_render, service, key, status):
+    rows = [r for r in fixture_render.rows if service in r.service.split(", ") and r.key == key]
+    assert [r.status for r in rows] == [status]
+
+
+def test_an_unknown_compose_key_shows_up_for_review(params):
+    inputs = fixture_inputs()
+    services = copy.deepcopy(inputs.services)
+    services["redis"]["sysctls"] = {"net.core.somaxconn": "1024"}
+    services["mystery"] = {"image": "example/mystery:1.0"}
+    changed = type(inputs)(
+        services=services, secrets=inputs.secrets, pins=inputs.pins, base_dir=inputs.base_dir
+    )
+    ctx = build(changed, params)
+    rows = summary.conversion_rows(services, ctx, inputs.secrets)
+    review = {(r.service, r.key) for r in rows if r.status == summary.REVIEW}
+    assert review == {("redis", "sysctls"), ("mystery", "(service)")}
+
+
+def test_conversion_md_and_table(fixture_render):
+    text = fixture_render.files["CONVERSION.md"]
+    assert "| backend | srelab-secrets | REDIS_PASSWORD |" in text
+    assert "fixture-secret" not in text  # secret values are shown as ${NAME}
+    assert "${REDIS_PASSWORD}" in text
+    assert len([line for line in text.splitlines() if line.startswith("| ")]) > len(fixture_render.rows)
+    table = summary.table(fixture_render.rows)
+    assert table.row_count == len(fixture_render.rows)

@@ -258,7 +258,7 @@ def run_bench(
     )
     rows: dict[str, BenchRow] = {}
     load_max: dict[str, int] = {}
-    steps = 9
+    steps = 8
     step = 0
 
     def say(text: str) -> None:
@@ -374,27 +374,39 @@ def run_bench(
 
 
 def _ms(v: float | None) -> str:
-    return "-" if v is None else f"{v:,.1f}"
+    if v is None:
+        return "-"
+    return f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
 
 
 def _mib(v: int | None) -> str:
     return "-" if not v else f"{v / 1024 / 1024:,.0f} MiB"
 
 
+def row_label(r: BenchRow) -> str:
+    method = "POST" if r.id.startswith("post") else "GET"
+    label = f"{method} {r.target}"
+    if r.tool == "wrk":
+        label += " (wrk)"
+    if r.id in ("get_proxy", "get_proxy_large") and r.items is not None:
+        label += f", {r.items:,} items"
+    return label
+
+
 def bench_table(report: BenchReport) -> Table:
-    t = Table(title=f"srelab bench {report.started_at} ({report.machine.get('cpus')} CPUs)")
+    users = report.options.get("users")
+    cpus = report.machine.get("cpus")
+    t = Table(title=f"srelab bench {report.started_at}, {cpus} CPUs, {users} users/connections")
     t.add_column("row", no_wrap=True)
-    t.add_column("tool")
-    for col in ("conc.", "items", "req/s", "p50 ms", "p95 ms", "p99 ms", "failed", "gen. CPU"):
-        t.add_column(col, justify="right")
+    for col in ("req/s", "p50 ms", "p95 ms", "p99 ms", "failed", "Locust CPU"):
+        t.add_column(col, justify="right", no_wrap=True)
     for r in report.rows:
         cpu = "-" if r.generator_cpu_mean is None else f"{r.generator_cpu_mean:.0f}%"
         if r.valid is False:
-            cpu += " [yellow](sat.)[/]"
+            cpu += "!"
         t.add_row(
-            r.what, r.tool, str(r.concurrency), "-" if r.items is None else f"{r.items:,}", f"{r.rps:,.0f}",
-            _ms(r.p50_ms), _ms(r.p95_ms), _ms(r.p99_ms), f"{r.failed:,}", cpu,
-        )  # fmt: skip
+            row_label(r), f"{r.rps:,.0f}", _ms(r.p50_ms), _ms(r.p95_ms), _ms(r.p99_ms), f"{r.failed:,}", cpu
+        )
     return t
 
 
@@ -439,7 +451,7 @@ def memory_table(report: BenchReport) -> Table:
         t.add_row(service, _mib(rest.get(service)), _mib(load.get(service)))
     goal = "met" if m.get("core_goal_met") else "NOT met"
     t.add_row(
-        "[bold]core total[/] (traefik, web-*, redis)",
+        "[bold]core total[/]",
         _mib(m.get("core_total_at_rest_bytes")),
         f"{_mib(m.get('core_total_under_load_bytes'))} (goal < 1 GiB: {goal})",
         end_section=True,

@@ -248,7 +248,7 @@ def export(
     inputs = load_inputs(dashboards_dir)
     rendered = render(inputs, params)
     if check:
-        found = problems([obj for _, obj in rendered.objects], params.kubernetes_version)
+        found = problems([obj for _, obj in rendered.objects], params.kubernetes_version, params.zones)
         if found:
             more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
             raise LabError("rendered manifests fail validation: " + "; ".join(found[:3]) + more)

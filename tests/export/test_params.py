@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from srelab.errors import LabError
-from srelab.export.params import DEFAULT_PARAMS, SUPPORTED_K8S, parse_params
+from srelab.export.params import DEFAULT_PARAMS, SUPPORTED_K8S, load_params, parse_params
 from srelab.export.render import render
 from tests.export.helpers import fixture_inputs, run_cli
 
@@ -82,10 +82,12 @@ def test_cli_bad_params_one_line_exit_2(tmp_path: Path):
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_unreadable_and_malformed_params(tmp_path: Path):
-    missing = run_cli("export", "k8s", "--params", "nope.yaml", cwd=tmp_path)
-    assert missing.returncode == 2
-    assert missing.stderr.strip() == "error: cannot read parameters file nope.yaml: No such file or directory"
+def test_unreadable_params_file(tmp_path: Path):
+    with pytest.raises(LabError, match=r"cannot read parameters file .*nope.yaml: No such file"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_cli_malformed_yaml_one_line(tmp_path: Path):
     (tmp_path / "broken.yaml").write_text("zones: [a\n")
     result = run_cli("export", "k8s", "--params", "broken.yaml", cwd=tmp_path)
     assert result.returncode == 2

@@ -18,6 +18,7 @@ ParamsOpt = Annotated[Path, typer.Option("--params", help="parameters file (zone
 OutOpt = Annotated[Path, typer.Option("--out", help="folder to write (replaced on each run)")]
 DashboardsOpt = Annotated[Path, typer.Option("--dashboards", help="Grafana dashboards folder (*.json)")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no conversion table")]
+AllOpt = Annotated[bool, typer.Option("--all", help="also list the keys mapped one to one")]
 
 
 def register(app: typer.Typer) -> None:
@@ -29,6 +30,7 @@ def register(app: typer.Typer) -> None:
         out: OutOpt = DEFAULT_OUT,
         dashboards: DashboardsOpt = DASHBOARDS_DIR,
         quiet: QuietOpt = False,
+        everything: AllOpt = False,
     ) -> None:
         """Render a kustomize folder for a regional GKE cluster from the compose model."""
         from srelab.export import summary
@@ -36,7 +38,7 @@ def register(app: typer.Typer) -> None:
 
         rendered = export(params_path=params, out=out, dashboards_dir=dashboards)
         if not quiet:
-            out_console.print(summary.table(rendered.rows))
+            out_console.print(summary.table(rendered.rows, everything))
         kinds: dict[str, int] = {}
         for _, obj in rendered.objects:
             kinds[obj["kind"]] = kinds.get(obj["kind"], 0) + 1

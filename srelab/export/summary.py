@@ -530,12 +530,21 @@ def markdown(rows: list[Row], ctx: Context, secret_keys: dict[str, list[str]], c
     return "\n".join(lines) + "\n"
 
 
-def table(rows: list[Row]) -> Table:
+def table(rows: list[Row], everything: bool = False) -> Table:
+    """What did not carry over as is (replaced, dropped, not exported, review); `everything` adds
+    the one-to-one mappings, which CONVERSION.md always lists."""
     colours = {MAPPED: "green", REPLACED: "cyan", DROPPED: "yellow", NOT_EXPORTED: "dim", REVIEW: "bold red"}
-    out = Table(title="compose -> GKE conversion", show_lines=False)
-    for column in ("service", "compose key", "Kubernetes", "status"):
-        out.add_column(column, overflow="fold")
-    for r in rows:
+    shown = rows if everything else [r for r in rows if r.status != MAPPED]
+    mapped = len(rows) - len(shown)
+    out = Table(
+        title="compose -> GKE conversion",
+        caption=f"{mapped} more compose keys mapped one to one: see CONVERSION.md" if mapped else None,
+    )
+    out.add_column("service", overflow="fold", ratio=2)
+    out.add_column("compose key", overflow="fold", ratio=3)
+    out.add_column("Kubernetes", overflow="fold", ratio=6)
+    out.add_column("status", no_wrap=True)
+    for r in shown:
         out.add_row(
             r.service,
             r.key,

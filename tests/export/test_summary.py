@@ -81,5 +81,8 @@ def test_conversion_md_and_table(fixture_render):
     assert "fixture-secret" not in text  # secret values are shown as ${NAME}
     assert "${REDIS_PASSWORD}" in text
     assert len([line for line in text.splitlines() if line.startswith("| ")]) > len(fixture_render.rows)
+    assert summary.table(fixture_render.rows, everything=True).row_count == len(fixture_render.rows)
+    attention = [r for r in fixture_render.rows if r.status != summary.MAPPED]
     table = summary.table(fixture_render.rows)
-    assert table.row_count == len(fixture_render.rows)
+    assert table.row_count == len(attention) > 0
+    assert str(len(fixture_render.rows) - len(attention)) in str(table.caption)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -81,7 +82,9 @@ def run_cmd(
         console.print(f"[yellow]interrupted[/]: targets restored; partial report in {runner.out_dir}")
         raise
     _print_summary(journal, runner.out_dir)
-    raise typer.Exit(journal.exit_code)
+    # sys.exit, not typer.Exit: srelab.cli.main runs the app with standalone_mode=False and drops
+    # the code a typer.Exit carries (the run would exit 0 whatever the verdict).
+    sys.exit(journal.exit_code)
 
 
 def _print_summary(journal: Journal, folder: Path) -> None:

@@ -24,6 +24,7 @@ target, so they end even if no restore ever runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -90,6 +91,7 @@ class FaultDriver:
         self.docker = docker
         self.settings = settings
         self.project = settings.project
+        self.netem_missing = False  # learnt from the first netem attempt of this run
 
     # -- containers -------------------------------------------------------------------------------
     def container(self, service: str) -> Container:
@@ -150,24 +152,40 @@ class FaultDriver:
             raise FaultError(f"building {name} failed: {_stderr(exc)}") from None
         return name
 
-    def _helper(self, snap: Snapshot, script: str, env: dict[str, str], **run: object) -> str:
+    def _helper(self, script: str, env: dict[str, str], **run: object) -> str:
+        """Run `script` in a short-lived helper container; its output, or FaultError with it.
+
+        Detached, then waited for and its logs read: the docker CLI's own stderr never leaks to the
+        terminal and the script's errors (stderr merged into stdout) reach the message.
+        """
         image = self.ensure_helper()
         try:
-            output = self.docker.run(
+            helper = self.docker.run(
                 image,
-                ["sh", "-c", script],
-                remove=True,
+                ["sh", "-c", "exec 2>&1; " + script],
+                detach=True,
                 envs=env,
-                labels={HELPER_LABEL: "helper", "com.docker.compose.project.chaos": self.project},
+                labels={HELPER_LABEL: "helper", "srelab.chaos.project": self.project},
                 **run,  # type: ignore[arg-type]
             )
         except DockerException as exc:
             raise FaultError(_stderr(exc)) from None
-        return str(output or "").strip()
+        try:
+            code = self.docker.container.wait(helper)
+            output = str(self.docker.container.logs(helper) or "").strip()
+        except DockerException as exc:
+            raise FaultError(_stderr(exc)) from None
+        finally:
+            with contextlib.suppress(DockerException):
+                self.docker.container.remove(helper, force=True)
+        if code != 0:
+            lines = [line for line in output.splitlines() if line.strip()]
+            raise FaultError(f"helper exited {code}: {lines[-1] if lines else 'no output'}")
+        return output
 
     def _net_helper(self, snap: Snapshot, script: str, env: dict[str, str]) -> str:
         return self._helper(
-            snap, script, env, networks=[f"container:{snap.container_id}"], cap_add=["NET_ADMIN"]
+            script, env, networks=[f"container:{snap.container_id}"], cap_add=["NET_ADMIN"]
         )
 
     # -- inject -----------------------------------------------------------------------------------
@@ -215,8 +233,7 @@ class FaultDriver:
                 )
         except OSError:
             pass
-        snap_like = Snapshot(c.name, c.id, c.name, True, False, None, None, pid)
-        self._helper(snap_like, f"kill -9 {pid}", {}, pid="host")
+        self._helper(f"kill -9 {pid}", {}, pid="host")
         return Outcome(f"SIGKILL of host PID {pid} from a --pid host helper (a crash)", "helper kill")
 
     def _devices_script(self) -> str:
@@ -237,12 +254,14 @@ class FaultDriver:
         script = self._devices_script() + (
             f'for d in $devs; do tc qdisc replace dev $d root netem {netem} || exit 4; done; echo "$devs"'
         )
-        try:
-            devs = self._net_helper(snap, script, env)
-            return Outcome(f"netem {netem} on {where} ({devs.strip()})", "netem")
-        except FaultError as exc:
-            if NO_NETEM not in str(exc):
-                raise
+        if not self.netem_missing:
+            try:
+                devs = self._net_helper(snap, script, env)
+                return Outcome(f"netem {netem} on {where} ({devs.strip()})", "netem")
+            except FaultError as exc:
+                if NO_NETEM not in str(exc):
+                    raise
+                self.netem_missing = True
         # No sch_netem in this kernel: the closest stand-ins, recorded as such.
         if fault.action == Action.LOSS:
             prob = fault.loss_pct / 100.0  # type: ignore[operator]

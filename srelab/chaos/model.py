@@ -8,6 +8,7 @@ file and the bad field (e.g. ``faults.0.at``); nothing is touched before a file 
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -273,6 +274,9 @@ def format_validation_error(source: str, exc: ValidationError) -> str:
         message = "required field missing"
     elif first.get("type") == "extra_forbidden":
         message = "unknown field"
+    nested = re.match(r"^([a-z_]+): (.*)$", message)
+    if loc and nested:  # a validator naming a sub-field ("preset: unknown ...") -> load.preset
+        loc, message = f"{loc}.{nested.group(1)}", nested.group(2)
     where = f"{loc}: " if loc else ""
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{source}: {where}{message}{more}"

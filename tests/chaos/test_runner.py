@@ -1,0 +1,175 @@
+"""The runner with a fake fault driver and a fake load: restores always run and are recorded.
+
+Experiments are built with model_construct so faults can come a fraction of a second after the
+load's start (files must leave a 5 s baseline); no Docker, no Locust, no network.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from srelab.chaos.journal import read_journal
+from srelab.chaos.model import (
+    Audit,
+    Experiment,
+    Fault,
+    Hypotheses,
+    Hypothesis,
+    LoadConfig,
+    Recovery,
+    TargetSelector,
+)
+from srelab.chaos.runner import ChaosRunner
+from srelab.chaos.targets import Candidate
+from srelab.errors import LabError
+from srelab.load import LoadSpec
+from srelab.settings import get_settings
+from tests.chaos.helpers import FakeDriver, bucket, load_result
+
+SERVICE = "svc-x"  # role "other": no rotation probe, no proxy checks
+
+
+def fast_experiment(at: float = 1.1, duration: float = 0.5, action: str = "kill") -> Experiment:
+    return Experiment.model_construct(
+        name="unit-fast",
+        description="fast fake run",
+        load=LoadConfig.model_construct(preset=None, scale=10.0, spec=LoadSpec(users=1, duration_s=3)),
+        targets={"t": TargetSelector(service=SERVICE)},
+        faults=[Fault(action=action, target="t", at=at, duration=duration, grace_s=1)],
+        hypothesis=Hypotheses(steady=Hypothesis(max_error_rate=0.0), warmup_s=0.0, settle_s=0.2, stable_s=1),
+        recovery=Recovery(),
+        audit=Audit(enabled=False),
+        restore_timeout_s=5.0,
+    )
+
+
+def fake_load(seconds: int = 4, fail_at: float | None = None):
+    def run(spec: LoadSpec, out_dir: Path, on_second=None, stop_event: threading.Event | None = None):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        t0 = time.time()
+        buckets = []
+        for second in range(seconds):
+            if fail_at is not None and time.time() - t0 >= fail_at:
+                raise RuntimeError("load generator crashed")
+            b = bucket(second, t0, requests=10, served_by={SERVICE: 10})
+            buckets.append(b)
+            if on_second is not None:
+                on_second(b)
+            end = t0 + second + 1
+            while time.time() < end:
+                if stop_event is not None and stop_event.is_set():
+                    return load_result(spec, out_dir, buckets)
+                if fail_at is not None and time.time() - t0 >= fail_at:
+                    raise RuntimeError("load generator crashed")
+                time.sleep(0.02)
+        return load_result(spec, out_dir, buckets)
+
+    return run
+
+
+def runner(tmp_path: Path, driver: FakeDriver, load, exp: Experiment | None = None) -> ChaosRunner:
+    r = ChaosRunner(exp or fast_experiment(), Path("unit.yaml"), get_settings(), driver=driver,  # type: ignore[arg-type]
+                    load_fn=load, candidates=[Candidate(SERVICE, "other")], out_dir=tmp_path / "run",
+                    live=False, annotate=False, proxy_url="http://127.0.0.1:9")
+    r.prepare()
+    return r
+
+
+def test_fault_injected_restored_verified_and_reported(tmp_path: Path) -> None:
+    driver = FakeDriver()
+    journal = runner(tmp_path, driver, fake_load()).run()
+    assert [c[0] for c in driver.calls] == ["inject", "restore", "verify"]
+    kinds = [e.kind for e in journal.events]
+    assert kinds == ["inject", "restore", "verify"]
+    fault = journal.faults[0]
+    assert fault.inject_ok and fault.restore_ok
+    assert 1.0 <= fault.inject_offset_s <= 1.4, fault.inject_offset_s
+    assert 1.5 <= fault.restore_offset_s <= 2.0, fault.restore_offset_s
+    assert [r.phase for r in journal.timeline] == ["before", "during", "after", "after"]
+    assert journal.restore_verified and journal.verdicts is not None
+    assert journal.load.requests == 40 and sum(r.requests for r in journal.timeline) == 40
+    assert any("inject kill svc-x" in r.marks for r in journal.timeline)
+    assert journal.exit_code == 0, journal.verdicts.overall.reasons
+    folder = tmp_path / "run"
+    for name in ("journal.json", "report.md", "report.html", "timeline.png"):
+        assert (folder / name).stat().st_size > 0, name
+    assert read_journal(folder).run_id == journal.run_id
+
+
+def test_restore_runs_early_when_the_load_crashes(tmp_path: Path) -> None:
+    driver = FakeDriver()
+    exp = fast_experiment(at=0.2, duration=30.0)  # restore planned long after the crash
+    started = time.monotonic()
+    journal = runner(tmp_path, driver, fake_load(seconds=5, fail_at=1.2), exp).run()
+    assert time.monotonic() - started < 15
+    assert ("restore", "kill", SERVICE) in driver.calls
+    assert journal.faults[0].restore_ok
+    assert journal.aborted and "load generator crashed" in journal.aborted
+    assert journal.exit_code == 1
+
+
+def test_failed_inject_still_restores_and_fails_the_run(tmp_path: Path) -> None:
+    driver = FakeDriver(fail_inject=True)
+    journal = runner(tmp_path, driver, fake_load(seconds=2)).run()
+    assert [c[0] for c in driver.calls] == ["inject", "restore", "verify"]
+    inject = next(e for e in journal.events if e.kind == "inject")
+    assert not inject.ok and "injection refused" in (inject.error or "")
+    assert journal.exit_code == 1
+    assert any("no fault was injected" in r for r in journal.verdicts.overall.reasons)
+
+
+def test_fault_after_the_load_ended_is_skipped(tmp_path: Path) -> None:
+    driver = FakeDriver()
+    journal = runner(tmp_path, driver, fake_load(seconds=2), fast_experiment(at=10.0, duration=1.0)).run()
+    assert [c[0] for c in driver.calls] == ["verify"]
+    assert journal.faults[0].skipped == "the load ended first"
+    assert journal.exit_code == 1
+
+
+def test_unverified_restore_fails_the_run(tmp_path: Path) -> None:
+    driver = FakeDriver(verify_problems=["svc-x: not running (exited)"])
+    journal = runner(tmp_path, driver, fake_load(seconds=2)).run()
+    assert not journal.restore_verified
+    assert journal.verdicts.restore.reasons == ["svc-x: not running (exited)"]
+    assert journal.exit_code == 1
+
+
+def test_ctrl_c_restores_writes_the_journal_and_reraises(tmp_path: Path) -> None:
+    driver = FakeDriver()
+    exp = fast_experiment(at=0.2, duration=30.0)
+    r = runner(tmp_path, driver, fake_load(seconds=10), exp)
+    original = r._drain
+
+    def drain_then_interrupt() -> None:
+        original()
+        if r.tasks[0].record.inject_ok:
+            raise KeyboardInterrupt
+
+    r._drain = drain_then_interrupt  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        r.run()
+    assert ("restore", "kill", SERVICE) in driver.calls
+    journal = read_journal(tmp_path / "run")
+    assert journal.aborted == "interrupted (Ctrl-C)" and journal.exit_code == 1
+    assert [e.kind for e in journal.events] == ["inject", "restore", "verify"]
+    assert journal.audit is None
+
+
+def test_prepare_refuses_an_unhealthy_stack(tmp_path: Path) -> None:
+    class Unhealthy(FakeDriver):
+        def snapshot(self, service: str):  # noqa: ANN201
+            snap = super().snapshot(service)
+            snap.health = "unhealthy"
+            return snap
+
+    driver = Unhealthy()
+    r = ChaosRunner(fast_experiment(), Path("unit.yaml"), get_settings(), driver=driver,  # type: ignore[arg-type]
+                    load_fn=fake_load(), candidates=[Candidate(SERVICE, "web")], out_dir=tmp_path / "run",
+                    live=False, annotate=False)
+    with pytest.raises(LabError, match="svc-x is unhealthy: the stack must be healthy"):
+        r.prepare()
+    assert driver.calls == [] and not (tmp_path / "run").exists()

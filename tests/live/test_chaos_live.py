@@ -1,0 +1,162 @@
+"""Chaos experiments end to end against the live stack (the session's `lab`), through the CLI.
+
+Each run uses a shipped experiment made shorter (load 24 s, fault at 6 s for 5 s) so the module
+stays under about three minutes. The CLI runs in a subprocess, like `make chaos`, with the lab's
+project and ports from the environment and its results in a temporary folder. Every test leaves
+the stack healthy: the run's own restore verification must pass, then the test checks again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.live.conftest import Lab, wait_until
+
+pytestmark = pytest.mark.live
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPERIMENTS = ROOT / "chaos" / "experiments"
+CORE = ("traefik", "web-a", "web-b", "web-c", "redis")
+
+
+def shortened(name: str, folder: Path, **fault: Any) -> Path:
+    """The shipped experiment `name`, shortened, written to folder/<name>.yaml."""
+    data = yaml.safe_load((EXPERIMENTS / f"{name}.yaml").read_text())
+    data["load"]["duration_s"] = 24
+    data["faults"][0].update({"at": 6, "duration": 5, **fault})
+    data["hypothesis"]["warmup_s"] = 1
+    data["hypothesis"]["settle_s"] = 4
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def run_cli(args: list[str], results: Path, timeout: float = 150) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LAB_RESULTS_DIR": str(results), "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "srelab.cli", "chaos", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def only_run(results: Path, name: str) -> Path:
+    runs = sorted(results.glob(f"chaos-{name}-*"))
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def states(lab: Lab) -> dict[str, tuple[str, str, str]]:
+    """service -> (container id, started at, health) for the core services."""
+    from srelab.stack import health_of
+
+    found = {}
+    for service in CORE:
+        c = lab.container(service)
+        c.reload()
+        found[service] = (c.id, str(c.state.started_at), health_of(c))
+    return found
+
+
+def assert_stack_healthy(lab: Lab) -> None:
+    def healthy() -> bool:
+        return all(state[2] == "healthy" for state in states(lab).values())
+
+    wait_until(healthy, 60, 0.5, "every core service healthy")
+    seen: set[str] = set()
+
+    def all_replicas_serve() -> bool:
+        seen.add(lab.get("/livez").headers.get("X-Served-By", "?"))
+        return {"web-a", "web-b", "web-c"} <= seen
+
+    wait_until(all_replicas_serve, 30, 0.05, "all three replicas answering through the proxy")
+    assert lab.get("/readyz").status_code == 200
+
+
+def check_journal(run: Path, proc: subprocess.CompletedProcess[str], action: str) -> dict[str, Any]:
+    """What every run must record, whatever its verdict."""
+    journal = json.loads((run / "journal.json").read_text())
+    for name in ("report.md", "report.html", "timeline.png"):
+        assert (run / name).stat().st_size > 0, name
+    verdict = journal["verdicts"]["overall"]["passed"]
+    assert proc.returncode == journal["exit_code"] == (0 if verdict else 1), proc.stdout[-2000:]
+    fault = journal["faults"][0]
+    assert fault["inject_ok"] and fault["restore_ok"], journal["events"]
+    kinds = [(e["kind"], e["action"], e["ok"]) for e in journal["events"]]
+    assert ("inject", action, True) in kinds and ("restore", action, True) in kinds
+    assert kinds[-1] == ("verify", "", True) and journal["restore_verified"]
+    marked = [r["second"] for r in journal["timeline"] if f"inject {action} {fault['service']}" in r["marks"]]
+    assert marked == [int(fault["inject_offset_s"])], marked
+    # The timeline, the phases and the load harness's own summary count the same requests.
+    summary = json.loads((run / "load" / "summary.json").read_text())
+    rows = journal["timeline"]
+    assert sum(r["requests"] for r in rows) == journal["load"]["requests"] == summary["requests"]
+    assert sum(r["failed"] for r in rows) == journal["load"]["failed"] == sum(summary["failures"].values())
+    phases = journal["phases"]
+    in_phases = sum(phases[p]["requests"] for p in ("before", "during", "after"))
+    warmup = sum(r["requests"] for r in rows if r["phase"] == "warmup")
+    assert in_phases + warmup == summary["requests"]
+    assert journal["audit"]["acknowledged"] > 0
+    assert journal["audit"]["posts"] == sum(1 for _ in (run / "load" / "writes.jsonl").open())
+    return journal
+
+
+def test_kill_one_web_replica(lab: Lab, tmp_path: Path) -> None:
+    path = shortened("kill-one-web-replica", tmp_path)
+    started = time.monotonic()
+    proc = run_cli(["run", str(path), "--no-live"], tmp_path)
+    assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
+    run = only_run(tmp_path, "kill-one-web-replica")
+    journal = check_journal(run, proc, "kill")
+    victim = journal["faults"][0]["service"]
+    assert victim in ("web-a", "web-b", "web-c")
+    # While it was down no response came from it; it served again before the run ended.
+    inject_s = journal["faults"][0]["inject_offset_s"]
+    restore_s = journal["faults"][0]["restore_offset_s"]
+    down = [r for r in journal["timeline"] if inject_s + 1 < r["second"] < restore_s - 1]
+    assert down and all(r["served_by"].get(victim, 0) == 0 for r in down)
+    rotation = journal["faults"][0]["rotation"]
+    assert rotation["reference"] == "container start" and rotation["back_in_rotation_s"] is not None
+    # The verdict follows the figures: a lost write or a failed request in the window fails it.
+    audit = journal["audit"]
+    if audit["lost"] or journal["phases"]["during"]["failed"]:
+        assert journal["exit_code"] == 1
+    assert "report:" in proc.stdout and time.monotonic() - started < 120
+    assert_stack_healthy(lab)
+
+
+def test_kill_redis(lab: Lab, tmp_path: Path) -> None:
+    path = shortened("kill-redis", tmp_path)
+    proc = run_cli(["run", str(path), "--no-live"], tmp_path)
+    assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
+    run = only_run(tmp_path, "kill-redis")
+    journal = check_journal(run, proc, "kill")
+    assert journal["targets"] == {"store": ["redis"]}
+    during = journal["phases"]["during"]
+    # Redis really was away: the service answered 503 (quickly: never a client timeout).
+    assert during["failures"].get("http_503", 0) > 0, during
+    assert during["failures"].get("timeout", 0) == 0, during
+    assert journal["phases"]["after"]["failed"] == 0, journal["phases"]["after"]
+    audit = journal["audit"]
+    assert audit["read_ok"] + audit["lost"] + audit["unverified"] == audit["acknowledged"]
+    assert (audit["lost"] == 0) or journal["exit_code"] == 1
+    assert journal["faults"][0]["rotation"]["back_in_rotation_s"] is not None
+    assert_stack_healthy(lab)
+
+
+def test_malformed_experiment_changes_nothing(lab: Lab, tmp_path: Path) -> None:
+    path = shortened("kill-one-web-replica", tmp_path, at=-3)
+    before = states(lab)
+    proc = run_cli(["run", str(path), "--no-live"], tmp_path, timeout=60)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "faults.0.at" in lines[0] and str(path) in lines[0]
+    assert states(lab) == before
+    assert not list(tmp_path.glob("chaos-*"))

@@ -225,7 +225,7 @@ class Breach(BaseModel):
     message: str
 
 
-StopReason = Literal["duration", "requests", "stop_event", "generator_exit", "hard_timeout"]
+StopReason = Literal["duration", "requests", "stop_event", "interrupted", "generator_exit", "hard_timeout"]
 
 
 class LoadResult(BaseModel):

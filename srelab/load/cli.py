@@ -172,8 +172,8 @@ def progress_line(b: SecondBucket, total: int, failed: int, spec: LoadSpec) -> T
 def result_table(result: LoadResult) -> Table:
     table = Table(title=f"load: {result.spec.label or result.spec.scenario.value} against {result.host}")
     table.add_column("endpoint", no_wrap=True)
-    for col in ("requests", "failed", "rps", "p50 ms", "p95 ms", "p99 ms", "max ms"):
-        table.add_column(col, justify="right")
+    for col in ("reqs", "failed", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms"):
+        table.add_column(col, justify="right", no_wrap=True)
 
     def fmt(v: float | None) -> str:
         return "-" if v is None else f"{v:,.1f}"
@@ -269,6 +269,8 @@ def load_command(
             )
         )
     print_result(result, breaches)
+    if result.stop_reason == "interrupted":
+        sys.exit(130)
     if breaches:
         # SystemExit, not typer.Exit: srelab.cli runs click with standalone_mode=False, where
         # typer.Exit becomes a return value instead of an exit status.

@@ -278,7 +278,9 @@ def _supervise(
                 else:
                     builder.add(item)
 
-    while True:
+    def tick() -> bool:
+        """One poll of the child; False once it has exited."""
+        nonlocal next_cpu, stop_reason, signalled_at
         running = proc.poll() is None
         feed(tail.read())
         now = time.time()
@@ -292,7 +294,7 @@ def _supervise(
             for bucket in builder.emit_until(now - EMIT_LAG_S):
                 on_second(bucket)
         if not running:
-            break
+            return False
         if stop_event is not None and stop_event.is_set() and signalled_at is None:
             stop_reason = "stop_event"
             signalled_at = now
@@ -303,6 +305,20 @@ def _supervise(
             stop_reason = "hard_timeout"
             proc.kill()
         time.sleep(POLL_S)
+        return True
+
+    while True:
+        try:
+            if not tick():
+                break
+        except KeyboardInterrupt:
+            # First Ctrl-C: stop Locust and keep what was measured; a second one aborts.
+            if signalled_at is not None:
+                raise
+            stop_reason = "interrupted"
+            signalled_at = time.time()
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
     feed(tail.read())
     if builder is not None and on_second is not None:
         # Emit the remaining seconds from the complete data (the child has exited).

@@ -31,7 +31,7 @@ for file in "${files[@]}"; do
   code=${out##*$'\n'}
   body=${out%$'\n'*}
   [[ $code == 200 ]] || die "import of ${file} -> HTTP ${code}: ${body}"
-  [[ $body == *'"success":true'* ]] || die "import of ${file} reported errors: ${body}"
+  grep -Eq '"success" *: *true' <<<"$body" || die "import of ${file} reported errors: ${body}"
   log "  ok: ${body}"
 done
 log "done"

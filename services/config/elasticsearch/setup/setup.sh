@@ -49,12 +49,7 @@ declare -A user_role=([logstash_internal]=logstash_writer [grafana_reader]=srela
 declare -A user_password=([logstash_internal]="${LOGSTASH_INTERNAL_PASSWORD:-}" [grafana_reader]="${GRAFANA_ELASTIC_PASSWORD:-}")
 for user in "${!user_role[@]}"; do
   password=${user_password[$user]}
-  if [[ -z $password ]]; then
-    # logstash_internal is required; grafana_reader is optional (older compose/.env files).
-    [[ $user == grafana_reader ]] || die "no password for ${user} in compose/.env"
-    log "user ${user}: no password in compose/.env, skipped"
-    continue
-  fi
+  [[ -n $password ]] || die "no password for ${user} in compose/.env"
   log "user ${user} (role ${user_role[$user]})"
   es PUT "/_security/user/${user}" \
     "{\"password\": $(json_string "$password"), \"roles\": [\"${user_role[$user]}\"], \"full_name\": \"srelab ${user}\"}"

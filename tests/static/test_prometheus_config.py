@@ -1,0 +1,185 @@
+"""Prometheus configuration, rules and their unit tests, checked offline with promtool."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.static._obs import (
+    PROM_DIR,
+    alert_names,
+    compose_model,
+    contract_metrics,
+    load_yaml,
+    recording_rule_names,
+)
+
+RULE_FILES = sorted((PROM_DIR / "rules").glob("*.yml"))
+TEST_FILES = sorted((PROM_DIR / "tests").glob("*.yml"))
+
+
+@pytest.fixture(scope="module")
+def promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        pytest.fail("promtool not found: apt-get install prometheus (it ships promtool)", pytrace=False)
+    return path
+
+
+def run(cmd: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_promtool_check_config_with_the_rule_files(promtool: str, tmp_path: Path) -> None:
+    # rule_files point at the container path /etc/prometheus/rules; check a copy that points at
+    # the repository's rules, so the rules are loaded and checked together with the config.
+    config = load_yaml(PROM_DIR / "prometheus.yml")
+    assert config["rule_files"] == ["/etc/prometheus/rules/*.yml"]
+    text = (PROM_DIR / "prometheus.yml").read_text().replace("/etc/prometheus/rules", str(PROM_DIR / "rules"))
+    (tmp_path / "prometheus.yml").write_text(text)
+    result = run([promtool, "check", "config", str(tmp_path / "prometheus.yml")])
+    assert result.returncode == 0, result.stdout + result.stderr
+    for rule_file in RULE_FILES:
+        assert rule_file.name in result.stdout, f"{rule_file.name} not loaded: {result.stdout}"
+
+
+def test_promtool_check_rules(promtool: str) -> None:
+    assert RULE_FILES, "no rule files"
+    result = run([promtool, "check", "rules", *map(str, RULE_FILES)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_unit_tests_pass(promtool: str) -> None:
+    assert TEST_FILES, "no rule unit tests in services/config/prometheus/tests"
+    result = run([promtool, "test", "rules", *(p.name for p in TEST_FILES)], cwd=PROM_DIR / "tests")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_every_alert_has_a_unit_test_that_expects_it_to_fire() -> None:
+    fired: set[str] = set()
+    quiet: set[str] = set()
+    for path in TEST_FILES:
+        for case in load_yaml(path)["tests"]:
+            for check in case.get("alert_rule_test", []):
+                (fired if check.get("exp_alerts") else quiet).add(check["alertname"])
+    alerts = alert_names()
+    assert {"ItemsHighErrorRate", "WebReplicaDown", "RedisDown", "ItemsHighLatency"} <= alerts
+    assert alerts - fired == set(), f"alerts never shown to fire in a unit test: {sorted(alerts - fired)}"
+    assert alerts - quiet == set(), f"alerts never shown to stay quiet: {sorted(alerts - quiet)}"
+
+
+def test_unit_tests_load_every_rule_file() -> None:
+    for path in TEST_FILES:
+        loaded = {(path.parent / f).resolve() for f in load_yaml(path)["rule_files"]}
+        assert loaded == {p.resolve() for p in RULE_FILES}, path
+
+
+def test_every_alert_has_severity_and_summary() -> None:
+    for path in RULE_FILES:
+        for group in load_yaml(path)["groups"]:
+            for rule in group["rules"]:
+                if "alert" in rule:
+                    assert rule["labels"]["severity"] in {"page", "warn"}, rule["alert"]
+                    assert rule["annotations"]["summary"], rule["alert"]
+
+
+def test_recording_rules_follow_the_naming_convention_and_cover_routes_and_replicas() -> None:
+    names = recording_rule_names()
+    for name in names:
+        assert re.fullmatch(r"[a-z_]+:[a-z_]+:[a-z0-9_]+", name), f"{name}: not level:metric:operation"
+    for level in ("replica_route", "route", "job"):
+        assert f"{level}:items_http_requests:rate1m" in names
+        assert f"{level}:items_http_error_ratio:rate1m" in names
+        assert f"{level}:items_http_request_duration_seconds:p95_1m" in names
+    assert {f"replica_route:items_http_request_duration_seconds:p{q}_1m" for q in (50, 95, 99)} <= names
+
+
+def test_rules_only_use_contract_metrics() -> None:
+    import promql_parser
+
+    allowed = _contract_series() | recording_rule_names() | {"up", "redis_up"}
+    for path in RULE_FILES:
+        for group in load_yaml(path)["groups"]:
+            for rule in group["rules"]:
+                names = metric_names(promql_parser.parse(rule["expr"]))
+                assert names <= allowed, f"{rule.get('record') or rule.get('alert')}: {names - allowed}"
+
+
+def test_scrape_jobs_match_the_compose_services() -> None:
+    config = load_yaml(PROM_DIR / "prometheus.yml")
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == {"web", "traefik", "redis", "prometheus"}
+    model = compose_model(("monitoring",))
+    services = model["services"]
+
+    # Web replicas: DNS service discovery on the alias every replica has on Prometheus' network.
+    (dns,) = jobs["web"]["dns_sd_configs"]
+    assert dns["type"] == "A" and dns["port"] == 8000
+    prom_networks = set(services["prometheus"]["networks"])
+    web = [s for s in services.values() if (s.get("labels") or {}).get("srelab.role") == "web"]
+    assert len(web) == 3
+    for replica in web:
+        aliases = {
+            alias
+            for net, cfg in replica["networks"].items()
+            if net in prom_networks
+            for alias in ((cfg or {}).get("aliases") or [])
+        }
+        assert set(dns["names"]) <= aliases, f"replica not reachable as {dns['names']} from Prometheus"
+        assert replica["labels"]["traefik.http.services.items.loadbalancer.server.port"] == str(dns["port"])
+
+    # Traefik's metrics entrypoint and the exporter's port, on a network shared with Prometheus.
+    (traefik_target,) = jobs["traefik"]["static_configs"][0]["targets"]
+    host, port = traefik_target.split(":")
+    assert f"--entryPoints.metrics.address=:{port}" in services[host]["command"]
+    (exporter_target,) = jobs["redis"]["static_configs"][0]["targets"]
+    host, port = exporter_target.split(":")
+    assert port == "9121" and host in services
+    for name in ("traefik", "redis-exporter"):
+        assert prom_networks & set(services[name]["networks"]), f"{name} not on Prometheus' network"
+    # The exporter reaches Redis on the internal backend network.
+    assert "backend" in services["redis-exporter"]["networks"]
+    assert services["redis-exporter"]["environment"]["REDIS_ADDR"] == "redis://redis:6379"
+
+
+def test_replica_count_in_alert_matches_compose() -> None:
+    from srelab.compose_model import web_services
+
+    replicas = len(web_services())
+    (rule,) = [
+        r
+        for path in RULE_FILES
+        for g in load_yaml(path)["groups"]
+        for r in g["rules"]
+        if r.get("alert") == "WebReplicasMissing"
+    ]
+    assert re.search(rf"<\s*{replicas}\s*$", rule["expr"].strip()), (rule["expr"], replicas)
+    assert f"of {replicas} web replicas" in rule["annotations"]["summary"]
+
+
+def _contract_series() -> set[str]:
+    """Contract metric names plus the series a histogram and a counter expose."""
+    out = set()
+    for name in contract_metrics():
+        out.add(name)
+        if name.endswith("_seconds"):
+            out |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+    return out
+
+
+def metric_names(ast: object) -> set[str]:
+    import promql_parser
+
+    names: set[str] = set()
+
+    def visit(node: object) -> None:
+        if isinstance(node, promql_parser.VectorSelector) and node.name:
+            names.add(node.name)
+
+    promql_parser.walk(ast, visit)
+    return names

@@ -80,6 +80,7 @@ def analyse(
     if win is not None:
         journal.timeline = build_rows(buckets, win, hyp.steady, marks(journal))
     journal.phases = {p: aggregate(journal.timeline, p) for p in PHASES}
+    journal.phase_latency = "per-second upper bound"
     if win is not None and latencies is not None:
         exact = phase_latencies(latencies, win)
         for phase, values in exact.items():

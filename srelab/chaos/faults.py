@@ -184,9 +184,7 @@ class FaultDriver:
         return output
 
     def _net_helper(self, snap: Snapshot, script: str, env: dict[str, str]) -> str:
-        return self._helper(
-            script, env, networks=[f"container:{snap.container_id}"], cap_add=["NET_ADMIN"]
-        )
+        return self._helper(script, env, networks=[f"container:{snap.container_id}"], cap_add=["NET_ADMIN"])
 
     # -- inject -----------------------------------------------------------------------------------
     def inject(self, fault: Fault, snap: Snapshot) -> Outcome:

@@ -36,8 +36,14 @@ def experiment(**changes: Any) -> Experiment:
     return parse_experiment(experiment_dict(**changes), "unit.yaml")
 
 
-def bucket(second: int, t0: float, requests: int = 10, failures: dict[str, int] | None = None,
-           p95: float = 50.0, served_by: dict[str, int] | None = None) -> SecondBucket:
+def bucket(
+    second: int,
+    t0: float,
+    requests: int = 10,
+    failures: dict[str, int] | None = None,
+    p95: float = 50.0,
+    served_by: dict[str, int] | None = None,
+) -> SecondBucket:
     failures = failures or {}
     failed = sum(failures.values())
     return SecondBucket(
@@ -45,8 +51,23 @@ def bucket(second: int, t0: float, requests: int = 10, failures: dict[str, int] 
         t=t0 + second,
         requests=requests,
         successes=requests - failed,
-        failures={**dict.fromkeys(["conn_refused", "conn_reset", "http_502", "http_503", "http_504",
-                                   "timeout", "http_4xx", "http_5xx", "other"], 0), **failures},
+        failures={
+            **dict.fromkeys(
+                [
+                    "conn_refused",
+                    "conn_reset",
+                    "http_502",
+                    "http_503",
+                    "http_504",
+                    "timeout",
+                    "http_4xx",
+                    "http_5xx",
+                    "other",
+                ],
+                0,
+            ),
+            **failures,
+        },
         latency=LatencyStats(count=requests, p50_ms=p95 / 2, p95_ms=p95, p99_ms=p95 * 1.2),
         served_by=served_by or {"web-a": requests // 2, "web-b": requests - requests // 2},
     )
@@ -62,11 +83,24 @@ def load_result(spec: LoadSpec, out_dir: Path, buckets: list[SecondBucket]) -> L
     start = buckets[0].t if buckets else time.time()
     end = buckets[-1].t + 1 if buckets else start
     return LoadResult(
-        spec=spec, host="http://127.0.0.1:1", out_dir=out_dir, started_at=start, ended_at=end,
-        duration_s=end - start, requests=requests, successes=requests - failed, failures=failures,
-        error_rate=failed / requests if requests else 0.0, rps=requests / max(end - start, 1e-3),
-        latency=LatencyStats(), endpoints={}, served_by={}, generator_cpu=CpuSummary(), valid=True,
-        stop_reason="duration", timeline=buckets,
+        spec=spec,
+        host="http://127.0.0.1:1",
+        out_dir=out_dir,
+        started_at=start,
+        ended_at=end,
+        duration_s=end - start,
+        requests=requests,
+        successes=requests - failed,
+        failures=failures,
+        error_rate=failed / requests if requests else 0.0,
+        rps=requests / max(end - start, 1e-3),
+        latency=LatencyStats(),
+        endpoints={},
+        served_by={},
+        generator_cpu=CpuSummary(),
+        valid=True,
+        stop_reason="duration",
+        timeline=buckets,
     )
 
 
@@ -83,8 +117,18 @@ class FakeDriver:
         self.verify_problems = verify_problems or []
 
     def snapshot(self, service: str) -> Snapshot:
-        return Snapshot(service, f"id-{service}", f"proj-{service}-1", True, False, "healthy", None, 1,
-                        {"proj_edge": [service]}, {"proj_edge": "02:42:00:00:00:01"})
+        return Snapshot(
+            service,
+            f"id-{service}",
+            f"proj-{service}-1",
+            True,
+            False,
+            "healthy",
+            None,
+            1,
+            {"proj_edge": [service]},
+            {"proj_edge": "02:42:00:00:00:01"},
+        )
 
     def network_name(self, snap: Snapshot, network: str) -> str:
         return f"proj_{network}"

@@ -27,26 +27,37 @@ def with_fault(**fields: object) -> dict:
     return experiment_dict(faults=[fault])
 
 
-@pytest.mark.parametrize(("data", "expected"), [
-    (with_fault(at=-1), "faults.0.at: Input should be greater than or equal to 0"),
-    (with_fault(bogus=1), "faults.0.bogus: unknown field"),
-    (with_fault(action="explode"), "faults.0.action: Input should be"),
-    (with_fault(target="nobody"), "faults.0.target: 'nobody' is not a key of targets"),
-    (with_fault(action="delay", network="edge"), "faults.0: delay needs `delay_ms`"),
-    (with_fault(action="disconnect"), "faults.0: disconnect needs `network`"),
-    (with_fault(action="pause", duration=0), "faults.0: pause needs a duration > 0"),
-    (with_fault(at=2), "faults.0.at: 2 s leaves no baseline phase"),
-    (with_fault(at=30, duration=8), "faults.0: restore at 38 s + settle 5 s + 5 s of after-phase exceeds"),
-    (experiment_dict(load={"scenario": "mixed", "users": 0, "duration_s": 40}), "load.users: Input should be"),
-    (experiment_dict(load={"users": 4, "duration_s": 40, "colour": "red"}), "load.colour: unknown field"),
-    (experiment_dict(load={"preset": "hey-nope"}), "load.preset: unknown preset 'hey-nope'"),
-    (experiment_dict(hypothesis={"steady": {"max_failures": {"gremlins": 0}}}),
-     "hypothesis.steady.max_failures: unknown failure kind 'gremlins'"),
-    (experiment_dict(hypothesis={"steady": {"max_error_rate": 2}}), "hypothesis.steady.max_error_rate"),
-    (experiment_dict(targets={"victim": {"service": "web", "count": 0}}), "targets.victim.count"),
-    (experiment_dict(name="Bad Name"), "name: String should match pattern"),
-    (experiment_dict(description="two\nlines"), "description: description must be one line"),
-])
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (with_fault(at=-1), "faults.0.at: Input should be greater than or equal to 0"),
+        (with_fault(bogus=1), "faults.0.bogus: unknown field"),
+        (with_fault(action="explode"), "faults.0.action: Input should be"),
+        (with_fault(target="nobody"), "faults.0.target: 'nobody' is not a key of targets"),
+        (with_fault(action="delay", network="edge"), "faults.0: delay needs `delay_ms`"),
+        (with_fault(action="disconnect"), "faults.0: disconnect needs `network`"),
+        (with_fault(action="pause", duration=0), "faults.0: pause needs a duration > 0"),
+        (with_fault(at=2), "faults.0.at: 2 s leaves no baseline phase"),
+        (
+            with_fault(at=30, duration=8),
+            "faults.0: restore at 38 s + settle 5 s + 5 s of after-phase exceeds",
+        ),
+        (
+            experiment_dict(load={"scenario": "mixed", "users": 0, "duration_s": 40}),
+            "load.users: Input should be",
+        ),
+        (experiment_dict(load={"users": 4, "duration_s": 40, "colour": "red"}), "load.colour: unknown field"),
+        (experiment_dict(load={"preset": "hey-nope"}), "load.preset: unknown preset 'hey-nope'"),
+        (
+            experiment_dict(hypothesis={"steady": {"max_failures": {"gremlins": 0}}}),
+            "hypothesis.steady.max_failures: unknown failure kind 'gremlins'",
+        ),
+        (experiment_dict(hypothesis={"steady": {"max_error_rate": 2}}), "hypothesis.steady.max_error_rate"),
+        (experiment_dict(targets={"victim": {"service": "web", "count": 0}}), "targets.victim.count"),
+        (experiment_dict(name="Bad Name"), "name: String should match pattern"),
+        (experiment_dict(description="two\nlines"), "description: description must be one line"),
+    ],
+)
 def test_errors_name_the_field(data: dict, expected: str) -> None:
     assert expected in error_of(data)
 
@@ -58,10 +69,12 @@ def test_missing_field_is_named() -> None:
 
 
 def test_overlapping_faults_on_one_target_are_refused() -> None:
-    data = experiment_dict(faults=[
-        {"action": "kill", "target": "victim", "at": 10, "duration": 8},
-        {"action": "pause", "target": "victim", "at": 15, "duration": 3},
-    ])
+    data = experiment_dict(
+        faults=[
+            {"action": "kill", "target": "victim", "at": 10, "duration": 8},
+            {"action": "pause", "target": "victim", "at": 15, "duration": 3},
+        ]
+    )
     assert "faults.1: overlaps faults.0 on target 'victim'" in error_of(data)
 
 
@@ -71,8 +84,10 @@ def test_several_errors_are_counted_not_listed() -> None:
 
 
 def test_preset_with_overrides_becomes_a_request_bound_spec() -> None:
-    exp = experiment(load={"preset": "hey-post", "scale": 10, "wait_min_s": 0.1, "wait_max_s": 0.2},
-                     faults=[{"action": "kill", "target": "victim", "at": 7, "duration": 6}])
+    exp = experiment(
+        load={"preset": "hey-post", "scale": 10, "wait_min_s": 0.1, "wait_max_s": 0.2},
+        faults=[{"action": "kill", "target": "victim", "at": 7, "duration": 6}],
+    )
     assert exp.spec.requests == 1000 and exp.spec.users == 10
     assert exp.spec.wait_min_s == 0.1 and exp.spec.scenario.value == "hey-post"
     assert not exp.time_bound
@@ -103,9 +118,17 @@ def test_name_must_match_the_file(tmp_path: Path) -> None:
 
 def test_shipped_experiments_are_valid_short_and_documented() -> None:
     names = {p.stem for p in SHIPPED}
-    for required in ("challenge-kill-during-posts", "kill-one-web-replica", "stop-one-web-replica",
-                     "pause-one-web-replica", "lose-zone-b", "kill-redis", "restart-proxy",
-                     "slow-one-replica", "cut-redis-off-network"):
+    for required in (
+        "challenge-kill-during-posts",
+        "kill-one-web-replica",
+        "stop-one-web-replica",
+        "pause-one-web-replica",
+        "lose-zone-b",
+        "kill-redis",
+        "restart-proxy",
+        "slow-one-replica",
+        "cut-redis-off-network",
+    ):
         assert required in names
     for path in SHIPPED:
         exp = load_experiment(path)

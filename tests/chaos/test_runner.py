@@ -72,9 +72,18 @@ def fake_load(seconds: int = 4, fail_at: float | None = None):
 
 
 def runner(tmp_path: Path, driver: FakeDriver, load, exp: Experiment | None = None) -> ChaosRunner:
-    r = ChaosRunner(exp or fast_experiment(), Path("unit.yaml"), get_settings(), driver=driver,  # type: ignore[arg-type]
-                    load_fn=load, candidates=[Candidate(SERVICE, "other")], out_dir=tmp_path / "run",
-                    live=False, annotate=False, proxy_url="http://127.0.0.1:9")
+    r = ChaosRunner(
+        exp or fast_experiment(),
+        Path("unit.yaml"),
+        get_settings(),
+        driver=driver,  # type: ignore[arg-type]
+        load_fn=load,
+        candidates=[Candidate(SERVICE, "other")],
+        out_dir=tmp_path / "run",
+        live=False,
+        annotate=False,
+        proxy_url="http://127.0.0.1:9",
+    )
     r.prepare()
     return r
 
@@ -167,9 +176,17 @@ def test_prepare_refuses_an_unhealthy_stack(tmp_path: Path) -> None:
             return snap
 
     driver = Unhealthy()
-    r = ChaosRunner(fast_experiment(), Path("unit.yaml"), get_settings(), driver=driver,  # type: ignore[arg-type]
-                    load_fn=fake_load(), candidates=[Candidate(SERVICE, "web")], out_dir=tmp_path / "run",
-                    live=False, annotate=False)
+    r = ChaosRunner(
+        fast_experiment(),
+        Path("unit.yaml"),
+        get_settings(),
+        driver=driver,  # type: ignore[arg-type]
+        load_fn=fake_load(),
+        candidates=[Candidate(SERVICE, "web")],
+        out_dir=tmp_path / "run",
+        live=False,
+        annotate=False,
+    )
     with pytest.raises(LabError, match="svc-x is unhealthy: the stack must be healthy"):
         r.prepare()
     assert driver.calls == [] and not (tmp_path / "run").exists()

@@ -49,12 +49,15 @@ def test_seeded_random_is_reproducible_and_recorded() -> None:
     assert run_seed.seed == 99
 
 
-@pytest.mark.parametrize(("fields", "message"), [
-    ({"service": "mongo"}, "targets.t.service: 'mongo' is neither a role nor a compose service"),
-    ({"service": "web", "zone": "z"}, "targets.t.zone: no web service in zone 'z' (zones: a, b, c)"),
-    ({"service": "web", "names": ["web-x"]}, "targets.t.names: web-x not among web services"),
-    ({"service": "web", "zone": "a", "count": 2}, "targets.t.count: 2 requested but only 1 candidate"),
-])
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"service": "mongo"}, "targets.t.service: 'mongo' is neither a role nor a compose service"),
+        ({"service": "web", "zone": "z"}, "targets.t.zone: no web service in zone 'z' (zones: a, b, c)"),
+        ({"service": "web", "names": ["web-x"]}, "targets.t.names: web-x not among web services"),
+        ({"service": "web", "zone": "a", "count": 2}, "targets.t.count: 2 requested but only 1 candidate"),
+    ],
+)
 def test_selection_errors_name_the_field(fields: dict, message: str) -> None:
     with pytest.raises(ExperimentError) as info:
         select("t", TargetSelector(**fields), POOL)
@@ -62,10 +65,12 @@ def test_selection_errors_name_the_field(fields: dict, message: str) -> None:
 
 
 def test_plan_orders_restores_before_injects_at_the_same_time() -> None:
-    exp = experiment(faults=[
-        {"action": "kill", "target": "victim", "at": 10, "duration": 5},
-        {"action": "pause", "target": "victim", "at": 15, "duration": 3},
-    ])
+    exp = experiment(
+        faults=[
+            {"action": "kill", "target": "victim", "at": 10, "duration": 5},
+            {"action": "pause", "target": "victim", "at": 15, "duration": 3},
+        ]
+    )
     events = [(e.at, e.kind, e.fault) for e in plan(exp)]
     assert events == [(10, "inject", 0), (15, "restore", 0), (15, "inject", 1), (18, "restore", 1)]
 

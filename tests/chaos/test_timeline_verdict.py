@@ -62,8 +62,9 @@ def test_check_phase_limits() -> None:
     during = aggregate(rows, "during")
     ok = check_phase(during, Hypothesis(max_error_rate=0.05, p95_ms=1000, min_rps=5))
     assert ok.passed and not ok.reasons
-    bad = check_phase(during, Hypothesis(max_error_rate=0.0, p95_ms=500, min_rps=20,
-                                         max_failures={"timeout": 0}))
+    bad = check_phase(
+        during, Hypothesis(max_error_rate=0.0, p95_ms=500, min_rps=20, max_failures={"timeout": 0})
+    )
     assert not bad.passed
     joined = " | ".join(bad.reasons)
     assert "error rate 1.11% > 0.00% (1/90)" in joined
@@ -108,8 +109,7 @@ def test_audit_verdict_and_helpers() -> None:
     def fetch(item_id: str) -> int:
         return statuses[item_id].pop(0)
 
-    found, gone, unverified = read_back(["found", "gone", "flaky", "down"], fetch, concurrency=2,
-                                        pause_s=0.0)
+    found, gone, unverified = read_back(["found", "gone", "flaky", "down"], fetch, concurrency=2, pause_s=0.0)
     assert sorted(found) == ["flaky", "found"] and gone == ["gone"] and unverified == ["down"]
 
 
@@ -119,10 +119,12 @@ def test_decide_overall_and_exit_code() -> None:
     audit = AuditResult(acknowledged=5, read_ok=5, list_complete=True)
     good = decide(phases, STEADY, STEADY, Recovery(), [], [], audit, True, [], True)
     assert good.overall.passed and good.exit_code == 0
-    restore_failed = decide(phases, STEADY, STEADY, Recovery(), [], [], audit, True,
-                            ["web-a: not running (exited)"], False)
+    restore_failed = decide(
+        phases, STEADY, STEADY, Recovery(), [], [], audit, True, ["web-a: not running (exited)"], False
+    )
     assert not restore_failed.overall.passed and restore_failed.exit_code == 1
     assert restore_failed.overall.reasons == ["restore: web-a: not running (exited)"]
-    aborted = decide(phases, STEADY, STEADY, Recovery(), [], [], audit, True, [], True,
-                     aborted="interrupted (Ctrl-C)")
+    aborted = decide(
+        phases, STEADY, STEADY, Recovery(), [], [], audit, True, [], True, aborted="interrupted (Ctrl-C)"
+    )
     assert aborted.exit_code == 1 and aborted.overall.reasons[0] == "aborted: interrupted (Ctrl-C)"

@@ -42,8 +42,14 @@ def shortened(name: str, folder: Path, **fault: Any) -> Path:
 
 def run_cli(args: list[str], results: Path, timeout: float = 150) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LAB_RESULTS_DIR": str(results), "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "srelab.cli", "chaos", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "srelab.cli", "chaos", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def only_run(results: Path, name: str) -> Path:

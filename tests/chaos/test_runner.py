@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from srelab.chaos.faults import Snapshot
 from srelab.chaos.journal import read_journal
 from srelab.chaos.model import (
     Audit,
@@ -170,7 +171,7 @@ def test_ctrl_c_restores_writes_the_journal_and_reraises(tmp_path: Path) -> None
 
 def test_prepare_refuses_an_unhealthy_stack(tmp_path: Path) -> None:
     class Unhealthy(FakeDriver):
-        def snapshot(self, service: str):  # noqa: ANN201
+        def snapshot(self, service: str) -> Snapshot:
             snap = super().snapshot(service)
             snap.health = "unhealthy"
             return snap

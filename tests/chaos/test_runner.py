@@ -191,3 +191,26 @@ def test_prepare_refuses_an_unhealthy_stack(tmp_path: Path) -> None:
     with pytest.raises(LabError, match="svc-x is unhealthy: the stack must be healthy"):
         r.prepare()
     assert driver.calls == [] and not (tmp_path / "run").exists()
+
+
+def test_live_view_shows_phase_rate_errors_and_next_fault(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    r = runner(tmp_path, FakeDriver(), fake_load(), fast_experiment(at=8.0, duration=2.0))
+    now = time.time()
+    r.t0 = now - 3.2
+    r.state.buckets.append(bucket(2, r.t0, requests=25, failures={"http_502": 2, "timeout": 1}, p95=321.0))
+    r.state.requests, r.state.errors = 60, 3
+    console = Console(record=True, width=140)
+    console.print(r._render())
+    text = console.export_text()
+    assert "before (baseline)" in text and "t+3s" in text
+    assert "25 req/s, 3 failed (http_502 2, timeout 1), p95 321 ms" in text
+    assert "60 requests, 3 failed" in text
+    assert "next fault" in text and "kill t @8s for 2s on svc-x in 5 s" in text
+    r.tasks[0].attempted = True
+    r.tasks[0].record.inject_ok = True
+    console = Console(record=True, width=140)
+    console.print(r._render())
+    text = console.export_text()
+    assert "during (fault active)" in text and "restore in" in text and "next fault" not in text

@@ -22,7 +22,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-err = Console(stderr=True)
+# soft_wrap: an error stays one line even when stderr is not a terminal (CI, pipes).
+err = Console(stderr=True, soft_wrap=True)
 
 # Modules that add commands to `app` (each has a `register(app: typer.Typer) -> None`).
 COMMAND_MODULES = (

@@ -45,12 +45,15 @@ lint: install ## ruff
 	$(VENV)/bin/ruff check srelab services tests loadtest
 	$(VENV)/bin/ruff format --check srelab services tests loadtest
 
+# The venv's bin first on PATH: tools from pinned wheels (actionlint finds shellcheck there).
+TEST_PATH := PATH=$(abspath $(VENV))/bin:$$PATH
+
 test: install ## everything: lint, unit, integration, static and live tests
 	$(MAKE) lint
-	$(VENV)/bin/pytest $(ARGS)
+	$(TEST_PATH) $(VENV)/bin/pytest $(ARGS)
 
 test-fast: install ## tests that need no Docker
-	$(VENV)/bin/pytest -m 'not live' $(ARGS)
+	$(TEST_PATH) $(VENV)/bin/pytest -m 'not live' $(ARGS)
 
 load: install ## headless Locust run against the proxy (ARGS="--users 20 --run-time 30s")
 	$(SRELAB) load $(ARGS)

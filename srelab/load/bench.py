@@ -135,6 +135,13 @@ def derive(rows: dict[str, BenchRow], replicas: list[str]) -> dict[str, Any]:
     return d
 
 
+def _loadavg() -> list[str]:
+    try:
+        return Path("/proc/loadavg").read_text().split()[:3]
+    except OSError:
+        return []
+
+
 def machine_info(docker: Any = None) -> dict[str, Any]:
     info: dict[str, Any] = {
         "cpus": os.cpu_count(),
@@ -150,9 +157,9 @@ def machine_info(docker: Any = None) -> dict[str, Any]:
             if line.startswith("MemTotal"):
                 info["mem_total_gib"] = round(int(line.split()[1]) / 1024 / 1024, 1)
                 break
-        info["loadavg_at_start"] = Path("/proc/loadavg").read_text().split()[:3]
     except OSError:
         pass
+    info["loadavg_at_start"] = _loadavg()
     if docker is not None:
         with contextlib.suppress(Exception):  # informative only
             info["docker_version"] = docker.version().server.version
@@ -362,6 +369,16 @@ def run_bench(
     )
 
     rest_after = memory_snapshot(docker, lab.containers)
+    loadavg_end = _loadavg()
+    report.machine["loadavg_at_end"] = loadavg_end
+    start_avg = report.machine.get("loadavg_at_start") or []
+    busiest = max((float(v[0]) for v in (start_avg, loadavg_end) if v), default=0.0)
+    cpus = os.cpu_count() or 1
+    if busiest > cpus:
+        report.notes.append(
+            f"the machine was busy (1-min load average up to {busiest:g} on {cpus} CPUs): "
+            "the numbers include contention with other work"
+        )
     report.memory = memory_summary(rest, load_max, lab.core_services())
     report.memory["at_rest_after_bytes"] = dict(sorted(rest_after.items()))
     report.derived.update(derive(rows, replicas))
@@ -383,13 +400,18 @@ def _mib(v: int | None) -> str:
     return "-" if not v else f"{v / 1024 / 1024:,.0f} MiB"
 
 
+def compact(n: int) -> str:
+    """100 -> '100', 70870 -> '71k', 100000 -> '100k'."""
+    return str(n) if n < 1000 else f"{n / 1000:.0f}k"
+
+
 def row_label(r: BenchRow) -> str:
     method = "POST" if r.id.startswith("post") else "GET"
     label = f"{method} {r.target}"
     if r.tool == "wrk":
         label += " (wrk)"
     if r.id in ("get_proxy", "get_proxy_large") and r.items is not None:
-        label += f", {r.items:,} items"
+        label += f", {compact(r.items)} items"
     return label
 
 
@@ -398,7 +420,7 @@ def bench_table(report: BenchReport) -> Table:
     cpus = report.machine.get("cpus")
     t = Table(title=f"srelab bench {report.started_at}, {cpus} CPUs, {users} users/connections")
     t.add_column("row", no_wrap=True)
-    for col in ("req/s", "p50 ms", "p95 ms", "p99 ms", "failed", "Locust CPU"):
+    for col in ("req/s", "p50 ms", "p95 ms", "p99 ms", "failed", "gen CPU"):
         t.add_column(col, justify="right", no_wrap=True)
     for r in report.rows:
         cpu = "-" if r.generator_cpu_mean is None else f"{r.generator_cpu_mean:.0f}%"

@@ -58,7 +58,7 @@ def plan_services(settings: Settings, profiles: Sequence[str]) -> Plan:
     skipped: dict[str, str] = {}
     for name, svc in wanted.items():
         if "build" not in svc and svc.get("image") not in local:
-            skipped[name] = f"{svc.get('image')} cannot be pulled here and has no local build"
+            skipped[name] = "no local build and no registry to pull from (LAB_IMAGES=local)"
     # A service that needs a skipped one cannot start either.
     changed = True
     while changed:

@@ -53,8 +53,11 @@ def up(
     stack = Stack(settings, profiles, console)
     require_engine(stack.docker)
     plan = plan_services(settings, profiles)
+    by_reason: dict[str, list[str]] = {}
     for name, why in sorted(plan.skipped.items()):
-        console.print(f"[yellow]skipped[/] {name}: {why}")
+        by_reason.setdefault(why, []).append(name)
+    for why, names in by_reason.items():
+        console.print(f"[yellow]skipped[/] {', '.join(names)}: {why}", soft_wrap=True)
     if "elasticsearch" in plan.start:
         from srelab.observability import check_vm_max_map_count
 
@@ -113,8 +116,9 @@ def _print_status(stack: Stack) -> None:
         console.print("no containers: run `make up`")
         return
     table = Table(title=f"srelab ({stack.settings.project})")
-    for column in ("service", "container", "state", "published"):
-        table.add_column(column)
+    table.add_column("service")
+    table.add_column("state")
+    table.add_column("published on", no_wrap=True)
     for container in sorted(containers, key=lambda c: c.name):
         service = container.config.labels.get("com.docker.compose.service", "?")
         state = health_of(container)
@@ -124,7 +128,7 @@ def _print_status(stack: Stack) -> None:
             for binding in bindings or []:
                 path = UI_PATHS.get(f"{service}:{port_proto.split('/')[0]}", "")
                 urls.append(f"http://{binding['HostIp']}:{binding['HostPort']}{path}")
-        table.add_row(service, container.name, f"[{style}]{state}[/]", "\n".join(sorted(urls)))
+        table.add_row(service, f"[{style}]{state}[/]", "\n".join(sorted(urls)))
     console.print(table)
 
 

@@ -1,4 +1,6 @@
-"""Observability helpers for `make up`: where the UIs are, and the host check Elasticsearch needs.
+"""The host check Elasticsearch needs before `make up` starts the elk profile.
+
+The URLs `make up` prints come from the running containers' published ports (srelab/stack_cli.py).
 
 The services themselves live in compose/monitoring.yaml and compose/elk.yaml; how each one is
 verified is in docs/observability.md.
@@ -8,28 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from srelab.settings import Settings
-
 # Elasticsearch maps its index files into memory; below this many map areas it fails its
 # bootstrap checks or dies under load (https://www.elastic.co/guide/en/elasticsearch/reference/
 # current/vm-max-map-count.html).
 ES_MIN_MAX_MAP_COUNT = 262144
 MAX_MAP_COUNT_PATH = Path("/proc/sys/vm/max_map_count")
-
-
-def endpoints(settings: Settings) -> list[tuple[str, str]]:
-    """(name, URL) of every observability UI or API, on the loopback address from settings.
-
-    Loki has no UI of its own: its URL is the readiness endpoint (logs are read in Grafana, and
-    the chaos runner pushes to the same port).
-    """
-    return [
-        ("Grafana", settings.url(settings.lab_grafana_port, "/")),
-        ("Prometheus", settings.url(settings.lab_prometheus_port, "/")),
-        ("Kibana", settings.url(settings.lab_kibana_port, "/")),
-        ("Loki", settings.url(settings.lab_loki_port, "/ready")),
-        ("Traefik dashboard", settings.url(settings.lab_dashboard_port, "/dashboard/")),
-    ]
 
 
 def check_vm_max_map_count(

@@ -384,6 +384,7 @@ def run_bench(
     report.derived.update(derive(rows, replicas))
     report.duration_s = round(time.monotonic() - started, 1)
     (out_dir / "bench.json").write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    (out_dir / "bench.md").write_text(markdown(report), encoding="utf-8")
     return report
 
 
@@ -479,6 +480,47 @@ def memory_table(report: BenchReport) -> Table:
         end_section=True,
     )
     return t
+
+
+def markdown(report: BenchReport) -> str:
+    """The bench as Markdown (pasted into README / docs/bench.md)."""
+    m = report.machine
+    load_start = (m.get("loadavg_at_start") or ["?"])[0]
+    load_end = (m.get("loadavg_at_end") or ["?"])[0]
+    lines = [
+        f"Measured {report.started_at} on {m.get('cpus')} CPUs ({m.get('cpu_model', '?')}), "
+        f"{m.get('mem_total_gib', '?')} GiB, Docker {m.get('docker_version', '?')}; "
+        f"{report.options.get('users')} Locust users / wrk connections, "
+        f"{report.options.get('phase_s'):g} s per phase; 1-min load average "
+        f"{load_start} at start, {load_end} at end.",
+        "",
+        "| row | req/s | p50 ms | p95 ms | p99 ms | failed | Locust CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in report.rows:
+        cpu = "-" if r.generator_cpu_mean is None else f"{r.generator_cpu_mean:.0f}%"
+        if r.valid is False:
+            cpu += " (saturated)"
+        lines.append(
+            f"| {row_label(r)} | {r.rps:,.0f} | {_ms(r.p50_ms)} | {_ms(r.p95_ms)} | {_ms(r.p99_ms)} "
+            f"| {r.failed:,} | {cpu} |"
+        )
+    lines.append("")
+    lines += [f"- {line}" for line in derived_lines(report)]
+    mem = report.memory
+    if mem:
+        lines += ["", "| service | memory at rest | under load (max) |", "|---|---:|---:|"]
+        rest, load = mem.get("at_rest_bytes", {}), mem.get("under_load_max_bytes", {})
+        for service in sorted(set(rest) | set(load)):
+            lines.append(f"| {service} | {_mib(rest.get(service))} | {_mib(load.get(service))} |")
+        goal = "met" if mem.get("core_goal_met") else "not met"
+        lines.append(
+            f"| **core total** (traefik, web-a/b/c, redis) | {_mib(mem.get('core_total_at_rest_bytes'))} "
+            f"| {_mib(mem.get('core_total_under_load_bytes'))} (goal < 1 GiB: {goal}) |"
+        )
+    if report.notes:
+        lines += [""] + [f"Note: {n}." for n in report.notes]
+    return "\n".join(lines) + "\n"
 
 
 def parse_seconds(text: str, option: str) -> float:

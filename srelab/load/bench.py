@@ -539,7 +539,7 @@ def bench_command(
     items: Annotated[
         int, typer.Option(help="store size for the large-listing row (0: skip seeding)")
     ] = 100_000,
-    seed_time: Annotated[str, typer.Option(help="time bound of the seeding")] = "240s",
+    seed_time: Annotated[str, typer.Option(help="time bound of the seeding")] = "300s",
     fresh: Annotated[bool, typer.Option(help="flush the lab's Redis first (deletes every item)")] = False,
     out_dir: Annotated[Path | None, typer.Option("--out", help="results folder")] = None,
 ) -> None:

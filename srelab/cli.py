@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import NoReturn
 
 import typer
 from python_on_whales.exceptions import DockerException
@@ -44,31 +45,31 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    """Entry point: LabError (and bad usage) become one readable line and exit code 2."""
+    """Entry point: user errors become one readable line and exit code 2, never a traceback."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns the code of `typer.Exit` instead of exiting.
+        code = app(standalone_mode=False)
     except LabError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        sys.exit(2)
+        fail(str(exc))
     except DockerException as exc:
         # A docker/compose command failed: its last stderr line says why.
         lines = [line for line in (exc.stderr or str(exc)).splitlines() if line.strip()]
-        err.print(f"[bold red]docker error:[/] {lines[-1] if lines else exc}", highlight=False)
-        sys.exit(2)
+        fail(f"docker: {lines[-1] if lines else exc}")
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(1)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors and the like
-        import click
+    except typer.TyperException as exc:  # usage errors of typer's bundled click
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        fail(message, code=int(getattr(exc, "exit_code", 2)))
+    sys.exit(code if isinstance(code, int) else 0)
 
-        if isinstance(exc, click.exceptions.ClickException):
-            err.print(f"[bold red]error:[/] {exc.format_message()}", highlight=False)
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -63,6 +63,8 @@ def main() -> None:
         sys.exit(130)
     except typer.TyperException as exc:  # usage errors of typer's bundled click
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        if not message:  # `srelab` alone: the help was printed
+            sys.exit(0)
         fail(message, code=int(getattr(exc, "exit_code", 2)))
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -105,7 +105,7 @@ def _print_summary(journal: Journal, folder: Path) -> None:
             f"({rec.error_rate:.2%}), first error after "
             f"{'-' if rec.time_to_first_error_s is None else f'{rec.time_to_first_error_s:g} s'}, "
             f"hypothesis holds again after "
-            f"{'never' if not rec.recovered else f'{rec.time_to_recover_s:g} s'}",
+            f"{'never' if not rec.recovered else f'{rec.time_to_recover_s:.1f} s'}",
             highlight=False,
         )
     for fault in journal.faults:
@@ -202,13 +202,13 @@ def compare_rows(a: Journal, b: Journal) -> list[tuple[str, str, str]]:
         )
         add(
             f"fault {i}: first error after s",
-            _num(ra.time_to_first_error_s, "g") if ra else "-",
-            _num(rb.time_to_first_error_s, "g") if rb else "-",
+            _num(ra.time_to_first_error_s, ".1f") if ra else "-",
+            _num(rb.time_to_first_error_s, ".1f") if rb else "-",
         )
         add(
             f"fault {i}: recovered after s",
-            _num(ra.time_to_recover_s, "g") if ra else "-",
-            _num(rb.time_to_recover_s, "g") if rb else "-",
+            _num(ra.time_to_recover_s, ".1f") if ra else "-",
+            _num(rb.time_to_recover_s, ".1f") if rb else "-",
         )
     rot_a = [f.rotation for f in a.faults if f.rotation]
     rot_b = [f.rotation for f in b.faults if f.rotation]

@@ -94,11 +94,11 @@ def check_recovery(
                 reasons.append(f"fault {fig.fault}: the hypothesis never held again")
             elif fig.time_to_recover_s > goals.max_time_to_recover_s:
                 reasons.append(
-                    f"fault {fig.fault}: recovered after {fig.time_to_recover_s:g} s "
+                    f"fault {fig.fault}: recovered after {fig.time_to_recover_s:.1f} s "
                     f"> {goals.max_time_to_recover_s:g} s"
                 )
             else:
-                notes.append(f"fault {fig.fault}: recovered after {fig.time_to_recover_s:g} s")
+                notes.append(f"fault {fig.fault}: recovered after {fig.time_to_recover_s:.1f} s")
     for rot in rotations:
         if goals.max_back_in_rotation_s is not None:
             if rot.back_in_rotation_s is None:

@@ -52,9 +52,9 @@ def run_cli(args: list[str], results: Path, timeout: float = 150) -> subprocess.
     )
 
 
-def only_run(results: Path, name: str) -> Path:
+def only_run(results: Path, name: str, proc: subprocess.CompletedProcess[str]) -> Path:
     runs = sorted(results.glob(f"chaos-{name}-*"))
-    assert len(runs) == 1, runs
+    assert len(runs) == 1, f"{runs}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return runs[0]
 
 
@@ -118,7 +118,7 @@ def test_kill_one_web_replica(lab: Lab, tmp_path: Path) -> None:
     started = time.monotonic()
     proc = run_cli(["run", str(path), "--no-live"], tmp_path)
     assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
-    run = only_run(tmp_path, "kill-one-web-replica")
+    run = only_run(tmp_path, "kill-one-web-replica", proc)
     journal = check_journal(run, proc, "kill")
     victim = journal["faults"][0]["service"]
     assert victim in ("web-a", "web-b", "web-c")
@@ -141,13 +141,15 @@ def test_kill_redis(lab: Lab, tmp_path: Path) -> None:
     path = shortened("kill-redis", tmp_path)
     proc = run_cli(["run", str(path), "--no-live"], tmp_path)
     assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
-    run = only_run(tmp_path, "kill-redis")
+    run = only_run(tmp_path, "kill-redis", proc)
     journal = check_journal(run, proc, "kill")
     assert journal["targets"] == {"store": ["redis"]}
     during = journal["phases"]["during"]
-    # Redis really was away: the service answered 503 (quickly: never a client timeout).
+    # Redis really was away: the service answered 503 while it was.
     assert during["failures"].get("http_503", 0) > 0, during
-    assert during["failures"].get("timeout", 0) == 0, during
+    # The goal "503 quickly, never hangs" is judged by the run: a client timeout fails it.
+    if during["failures"].get("timeout", 0) or during["p95_ms"] > 1500:
+        assert not journal["verdicts"]["during"]["passed"] and journal["exit_code"] == 1
     assert journal["phases"]["after"]["failed"] == 0, journal["phases"]["after"]
     audit = journal["audit"]
     assert audit["read_ok"] + audit["lost"] + audit["unverified"] == audit["acknowledged"]

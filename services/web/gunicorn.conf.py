@@ -3,6 +3,9 @@
 Timings relate to the rest of the stack:
 - graceful_timeout (10 s) < compose stop_grace_period (15 s): SIGTERM drains in-flight requests
   before Docker's SIGKILL.
+- on SIGTERM the replica first drains for WEB_DRAIN_SECONDS (3 s): /readyz answers 503, so
+  Traefik's 2 s health check takes it out of rotation while it still serves; then gunicorn stops
+  gracefully. 3 + graceful_timeout 10 = 13 s < stop_grace_period 15 s.
 - keepalive (120 s) > Traefik's 90 s backend idle timeout: the proxy, not gunicorn, closes idle
   connections, so it never reuses one gunicorn just closed (a 502).
 """
@@ -11,9 +14,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from typing import Any
 
 from gunicorn import glogging
+from items_service.config import drain_marker
 from items_service.logs import JsonFormatter
 
 
@@ -76,6 +81,28 @@ def on_starting(server: Any) -> None:
             else:
                 os.unlink(full)
     os.makedirs(path, exist_ok=True)
+
+
+def when_ready(server: Any) -> None:
+    """Wrap the master's SIGTERM handler: mark draining, wait, then stop gracefully.
+
+    The arbiter dispatches signals to `handle_<name>` looked up on the instance, so replacing the
+    attribute is enough. Workers keep serving during the wait; only new routing stops.
+    """
+    marker = drain_marker()
+    if os.path.exists(marker):
+        os.unlink(marker)  # left over from a previous run in the same /tmp
+    seconds = float(os.environ.get("WEB_DRAIN_SECONDS", "3"))
+    graceful_stop = server.handle_term
+
+    def drain_then_stop() -> None:
+        with open(marker, "w"):
+            pass
+        server.log.info("draining for %.1f s before a graceful stop", seconds)
+        time.sleep(seconds)
+        graceful_stop()
+
+    server.handle_term = drain_then_stop
 
 
 def child_exit(server: Any, worker: Any) -> None:

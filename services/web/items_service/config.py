@@ -18,6 +18,13 @@ IDEMPOTENCY_KEY_MAX_LENGTH = 128
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
 
 
+def drain_marker(env: Mapping[str, str] | None = None) -> str:
+    """File that exists while the replica drains after SIGTERM (gunicorn.conf.py creates it);
+    /readyz answers 503 meanwhile so the proxy stops sending new requests before gunicorn closes."""
+    env = os.environ if env is None else env
+    return env.get("DRAIN_MARKER") or "/tmp/items-draining"
+
+
 class ConfigError(ValueError):
     """An environment variable holds a value the service cannot use."""
 

@@ -1,9 +1,12 @@
-"""Health endpoints: /livez (process only), /readyz and /health (Redis answers PING)."""
+"""Health endpoints: /livez (process only), /readyz (Redis answers PING, not draining) and /health."""
 
 from __future__ import annotations
 
+import os
+
 from flask import Blueprint, Response, jsonify
 
+from items_service.config import drain_marker
 from items_service.errors import RETRY_AFTER_SECONDS
 from items_service.runtime import runtime
 from items_service.store import StoreUnavailable
@@ -28,6 +31,8 @@ def livez() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
+    if os.path.exists(drain_marker()):
+        return _status({"status": "draining"}, 503)
     try:
         runtime().store.ping()
     except StoreUnavailable as exc:

@@ -6,6 +6,7 @@ logs, and that SIGTERM lets an in-flight request finish (graceful drain).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -73,13 +74,13 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def gunicorn(
-    _redis_server_session: RedisServer, tmp_path_factory: pytest.TempPathFactory
+@contextlib.contextmanager
+def running_gunicorn(
+    redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gunicorn]:
+    """A real gunicorn with gunicorn.conf.py on a free loopback port, killed at exit if still up."""
     if not GUNICORN.exists():
-        pytest.skip(f"{GUNICORN} missing")
-    redis_server = _redis_server_session
+        pytest.fail(f"{GUNICORN} missing: `make install`", pytrace=False)
     redis_server.resume()
     redis_server.start()
     redis_server.flushall()
@@ -100,6 +101,8 @@ def gunicorn(
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "WEB_WORKERS": "2",
         "WEB_THREADS": "4",
+        "WEB_DRAIN_SECONDS": "1.5",
+        "DRAIN_MARKER": str(tmp / "draining"),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     with open(log_path, "wb") as log:
@@ -139,6 +142,23 @@ def gunicorn(
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def gunicorn(
+    _redis_server_session: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gunicorn]:
+    with running_gunicorn(_redis_server_session, tmp_path_factory) as server:
+        yield server
+
+
+@pytest.fixture
+def own_gunicorn(
+    _redis_server_session: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gunicorn]:
+    """A gunicorn of the test's own, for tests that stop it."""
+    with running_gunicorn(_redis_server_session, tmp_path_factory) as server:
+        yield server
 
 
 def _metric_values(text: str, name: str) -> float:
@@ -275,3 +295,19 @@ def test_sigterm_drains_in_flight_requests(gunicorn: Gunicorn, _redis_server_ses
     messages = [json.loads(line)["message"] for line in gunicorn.log_lines()]
     assert "Handling signal: term" in messages
     assert "Shutting down: Master" in messages
+
+
+def test_sigterm_first_fails_readiness_while_still_serving(own_gunicorn: Gunicorn) -> None:
+    gunicorn = own_gunicorn
+    assert gunicorn.request("GET", "/readyz")[0] == 200
+    gunicorn.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 1.0
+    while gunicorn.request("GET", "/readyz")[0] != 503:
+        assert time.monotonic() < deadline, "readiness did not fail after SIGTERM"
+        time.sleep(0.05)
+    status, _, body = gunicorn.request("GET", "/readyz")
+    assert (status, json.loads(body)["status"]) == (503, "draining")
+    # Draining: the proxy is told to stop routing, yet requests still succeed.
+    assert gunicorn.request("GET", "/livez")[0] == 200
+    assert gunicorn.request("POST", "/items", {"name": "during-drain"})[0] == 201
+    assert gunicorn.process.wait(timeout=15) == 0

@@ -29,25 +29,23 @@ def livez() -> Response:
     return _status({"status": "alive"}, 200)
 
 
+def _redis_status(ok: str, failed: str) -> Response:
+    """200 {"status": ok} when Redis answers PING, else 503 {"status": failed, "error": ...}."""
+    try:
+        runtime().store.ping()
+    except StoreUnavailable as exc:
+        return _status({"status": failed, "error": f"storage unavailable: {type(exc.cause).__name__}"}, 503)
+    return _status({"status": ok}, 200)
+
+
 @bp.get("/readyz")
 def readyz() -> Response:
     if os.path.exists(drain_marker()):
         return _status({"status": "draining"}, 503)
-    try:
-        runtime().store.ping()
-    except StoreUnavailable as exc:
-        return _status(
-            {"status": "unavailable", "error": f"storage unavailable: {type(exc.cause).__name__}"}, 503
-        )
-    return _status({"status": "ready"}, 200)
+    return _redis_status("ready", "unavailable")
 
 
 @bp.get("/health")
 def health() -> Response:
-    try:
-        runtime().store.ping()
-    except StoreUnavailable as exc:
-        return _status(
-            {"status": "unhealthy", "error": f"storage unavailable: {type(exc.cause).__name__}"}, 503
-        )
-    return _status({"status": "healthy"}, 200)
+    # The original challenge's contract: {"status": "healthy"} when Redis answers.
+    return _redis_status("healthy", "unhealthy")

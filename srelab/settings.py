@@ -67,6 +67,10 @@ class Settings(BaseSettings):
 
     lab_results_dir: Path = ROOT / "results"
 
+    # From compose/.env: the chaos runner writes Grafana annotations with them.
+    grafana_admin_user: str = "admin"
+    grafana_admin_password: str | None = None
+
     @property
     def project(self) -> str:
         return self.lab_project

@@ -3,30 +3,21 @@
 Both are optional: at the start of a run each is probed once (Grafana GET /api/health, Loki
 GET /ready, 1 s timeout). One that does not answer is reported once ("Grafana not reachable at ...:
 annotations skipped") and never tried again during the run; the experiment carries on either way.
-Grafana's admin credentials come from the environment or compose/.env (GRAFANA_ADMIN_USER,
+Grafana's admin credentials come from Settings (compose/.env or the environment: GRAFANA_ADMIN_USER,
 GRAFANA_ADMIN_PASSWORD), the same values compose gives Grafana.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from typing import Any
 
 import requests
-from dotenv import dotenv_values
 
-from srelab.settings import SECRETS_ENV, Settings
+from srelab.settings import Settings
 
 LOGGER_NAME = "srelab.chaos.events"
-
-
-def grafana_credentials() -> tuple[str, str] | None:
-    file_values = dotenv_values(SECRETS_ENV) if SECRETS_ENV.exists() else {}
-    user = os.environ.get("GRAFANA_ADMIN_USER") or file_values.get("GRAFANA_ADMIN_USER") or "admin"
-    password = os.environ.get("GRAFANA_ADMIN_PASSWORD") or file_values.get("GRAFANA_ADMIN_PASSWORD")
-    return (user, password) if password else None
 
 
 class Annotator:
@@ -40,6 +31,7 @@ class Annotator:
         say: Callable[[str], None] = print,
         timeout_s: float = 1.0,
     ) -> None:
+        self.settings = settings
         self.experiment = experiment
         self.run_id = run_id
         self.say = say
@@ -64,7 +56,8 @@ class Annotator:
             self.status["grafana"] = f"not reachable at {self.grafana_url}: annotations skipped"
             self.say(f"Grafana {self.status['grafana']}")
             return
-        self._auth = grafana_credentials()
+        password = self.settings.grafana_admin_password
+        self._auth = (self.settings.grafana_admin_user, password) if password else None
         if self._auth is None:
             self.status["grafana"] = "no GRAFANA_ADMIN_PASSWORD (env or compose/.env): annotations skipped"
             self.say(f"Grafana: {self.status['grafana']}")

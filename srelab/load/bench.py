@@ -135,6 +135,35 @@ def derive(rows: dict[str, BenchRow], replicas: list[str]) -> dict[str, Any]:
     return d
 
 
+def _cpu_idle_fraction(interval_s: float = 1.0) -> float | None:
+    """Share of CPU time idle over `interval_s`, from /proc/stat (None where it does not exist)."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return fields[3] + fields[4], sum(fields)  # idle + iowait, total
+
+    try:
+        idle0, total0 = sample()
+        time.sleep(interval_s)
+        idle1, total1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def settle(max_s: float = 60.0, idle_min: float = 0.7, quiet_s: int = 3) -> float:
+    """Wait (bounded) until the machine has been mostly idle for `quiet_s` seconds in a row, so a
+    row is not measured in the tail of the previous phase's work; returns the seconds waited."""
+    started = time.monotonic()
+    quiet = 0
+    while quiet < quiet_s and time.monotonic() - started < max_s:
+        idle = _cpu_idle_fraction()
+        if idle is None:
+            break
+        quiet = quiet + 1 if idle >= idle_min else 0
+    return round(time.monotonic() - started, 1)
+
+
 def _loadavg() -> list[str]:
     try:
         return Path("/proc/loadavg").read_text().split()[:3]
@@ -363,6 +392,10 @@ def run_bench(
     else:
         say(f"store already holds {n:,} items")
         n_large = n
+    # Seeding saturates both cores; the large-store row must not measure its aftermath.
+    waited = settle()
+    report.derived["settle_before_large_s"] = waited
+    console.print(f"    machine settled after {waited:.0f} s")
     say(f"GET /items via Traefik with {n_large:,} items (Locust)")
     locust_phase(
         "get_proxy_large", f"GET /items via Traefik, {n_large:,} items", Scenario.LIST, False, n_large

@@ -49,7 +49,8 @@ def up(
     profiles = resolve_profiles(profile if profile else DEFAULT_PROFILES)
     started = time.monotonic()
     if added := ensure_secrets():
-        console.print(f"{SECRETS_ENV.relative_to(SECRETS_ENV.parents[1])}: generated {', '.join(added)}")
+        where = SECRETS_ENV.relative_to(SECRETS_ENV.parents[1])
+        console.print(f"{where}: added {', '.join(added)} (empty secrets filled at random)")
     stack = Stack(settings, profiles, console)
     require_engine(stack.docker)
     plan = plan_services(settings, profiles)

@@ -18,7 +18,6 @@ import time
 from typing import Any
 
 from gunicorn import glogging
-from items_service.config import drain_marker
 from items_service.logs import JsonFormatter
 
 
@@ -87,11 +86,11 @@ def when_ready(server: Any) -> None:
     """Wrap the master's SIGTERM handler: mark draining, wait, then stop gracefully.
 
     The arbiter dispatches signals to `handle_<name>` looked up on the instance, so replacing the
-    attribute is enough. Workers keep serving during the wait; only new routing stops.
+    attribute is enough. Workers keep serving during the wait; only new routing stops. The marker
+    is named in the environment here, before the workers are forked, so they all see it.
     """
-    marker = drain_marker()
-    if os.path.exists(marker):
-        os.unlink(marker)  # left over from a previous run in the same /tmp
+    marker = os.environ.setdefault("DRAIN_MARKER", f"/tmp/items-draining-{os.getpid()}")
+    _remove(marker)  # a previous run's, in the same /tmp
     seconds = float(os.environ.get("WEB_DRAIN_SECONDS", "3"))
     graceful_stop = server.handle_term
 
@@ -103,6 +102,15 @@ def when_ready(server: Any) -> None:
         graceful_stop()
 
     server.handle_term = drain_then_stop
+
+
+def on_exit(server: Any) -> None:
+    _remove(os.environ.get("DRAIN_MARKER", ""))
+
+
+def _remove(path: str) -> None:
+    if path and os.path.exists(path):
+        os.unlink(path)
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -18,11 +18,12 @@ IDEMPOTENCY_KEY_MAX_LENGTH = 128
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
 
 
-def drain_marker(env: Mapping[str, str] | None = None) -> str:
-    """File that exists while the replica drains after SIGTERM (gunicorn.conf.py creates it);
-    /readyz answers 503 meanwhile so the proxy stops sending new requests before gunicorn closes."""
+def drain_marker(env: Mapping[str, str] | None = None) -> str | None:
+    """File that exists while the replica drains after SIGTERM; /readyz answers 503 meanwhile so
+    the proxy stops sending new requests before gunicorn closes. gunicorn.conf.py names it per
+    master process (DRAIN_MARKER); without gunicorn there is no drain and no marker."""
     env = os.environ if env is None else env
-    return env.get("DRAIN_MARKER") or "/tmp/items-draining"
+    return env.get("DRAIN_MARKER") or None
 
 
 class ConfigError(ValueError):

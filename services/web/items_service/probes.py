@@ -40,7 +40,8 @@ def _redis_status(ok: str, failed: str) -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    if os.path.exists(drain_marker()):
+    marker = drain_marker()
+    if marker and os.path.exists(marker):
         return _status({"status": "draining"}, 503)
     return _redis_status("ready", "unavailable")
 

@@ -310,4 +310,7 @@ def test_sigterm_first_fails_readiness_while_still_serving(own_gunicorn: Gunicor
     # Draining: the proxy is told to stop routing, yet requests still succeed.
     assert gunicorn.request("GET", "/livez")[0] == 200
     assert gunicorn.request("POST", "/items", {"name": "during-drain"})[0] == 201
+    marker = gunicorn.metrics_dir.parent / "draining"
+    assert marker.exists()
     assert gunicorn.process.wait(timeout=15) == 0
+    assert not marker.exists(), "the drain marker outlived gunicorn"

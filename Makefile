@@ -17,11 +17,12 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[dev]'
-	@mkdir -p $(HOME)/.docker/cli-plugins
-	@ln -sf $(abspath $(VENV))/bin/docker-compose $(HOME)/.docker/cli-plugins/docker-compose
 	@touch $@
 
+# The compose plugin link is refreshed every time: another checkout may have taken it over.
 install: $(VENV)/.installed ## create .venv with pinned dependencies and the compose plugin
+	@mkdir -p $(HOME)/.docker/cli-plugins
+	@ln -sf $(abspath $(VENV))/bin/docker-compose $(HOME)/.docker/cli-plugins/docker-compose
 
 up: install ## build and start the lab, wait until healthy, print the URLs (PROFILE=core|monitoring|all)
 	$(SRELAB) up $(if $(PROFILE),--profile $(PROFILE)) $(ARGS)

@@ -47,12 +47,14 @@ class Annotator:
         self._probe_grafana()
         self._probe_loki()
 
-    def _probe_grafana(self) -> None:
+    def _answers(self, url: str) -> bool:
         try:
-            ok = requests.get(f"{self.grafana_url}/api/health", timeout=self.timeout_s).ok
+            return requests.get(url, timeout=self.timeout_s).ok
         except requests.RequestException:
-            ok = False
-        if not ok:
+            return False
+
+    def _probe_grafana(self) -> None:
+        if not self._answers(f"{self.grafana_url}/api/health"):
             self.status["grafana"] = f"not reachable at {self.grafana_url}: annotations skipped"
             self.say(f"Grafana {self.status['grafana']}")
             return
@@ -65,11 +67,7 @@ class Annotator:
         self.status["grafana"] = f"annotations to {self.grafana_url}"
 
     def _probe_loki(self) -> None:
-        try:
-            ok = requests.get(f"{self.loki_url}/ready", timeout=self.timeout_s).ok
-        except requests.RequestException:
-            ok = False
-        if not ok:
+        if not self._answers(f"{self.loki_url}/ready"):
             self.status["loki"] = f"not reachable at {self.loki_url}: event log lines skipped"
             self.say(f"Loki {self.status['loki']}")
             return

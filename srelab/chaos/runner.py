@@ -209,6 +209,22 @@ class ChaosRunner:
         if not self.live:
             self.console.print(text, highlight=False)
 
+    def _record_fault(
+        self, rec: FaultRecord, kind: str, t: float, end: float | None = None, **fields: Any
+    ) -> EventRecord:
+        """Record an event about fault `rec`: its index, action and service filled in."""
+        return self._record(
+            EventRecord(
+                kind=kind,  # type: ignore[arg-type]
+                t=t,
+                end=time.time() if end is None else end,
+                fault=rec.index,  # type: ignore[arg-type]
+                action=rec.action,
+                service=rec.service,
+                **fields,
+            )
+        )
+
     def _record(self, ev: EventRecord) -> EventRecord:
         if self.t0 is not None:
             ev.offset_s = round(ev.t - self.t0, 3)
@@ -246,51 +262,18 @@ class ChaosRunner:
         try:
             if not self._wait_until(self.t0 + fault.at, until_load_done=True):
                 rec.skipped = "aborted" if self.abort.is_set() else "the load ended first"
-                self._record(
-                    EventRecord(
-                        kind="skipped",
-                        t=time.time(),
-                        end=time.time(),
-                        fault=rec.index,
-                        action=rec.action,
-                        service=rec.service,
-                        ok=False,
-                        detail=rec.skipped,
-                    )
-                )
+                self._record_fault(rec, "skipped", time.time(), ok=False, detail=rec.skipped)
                 return
             task.attempted = True
             started = time.time()
             try:
                 outcome = self.driver.inject(fault, task.snapshot)
             except (FaultError, LabError) as exc:
-                self._record(
-                    EventRecord(
-                        kind="inject",
-                        t=started,
-                        end=time.time(),
-                        fault=rec.index,
-                        action=rec.action,
-                        service=rec.service,
-                        ok=False,
-                        error=str(exc),
-                    )
-                )
+                self._record_fault(rec, "inject", started, ok=False, error=str(exc))
             else:
                 rec.inject_ok, rec.injected_at, rec.method = True, started, outcome.method
                 rec.inject_offset_s = round(started - self.t0, 3)
-                self._record(
-                    EventRecord(
-                        kind="inject",
-                        t=started,
-                        end=time.time(),
-                        fault=rec.index,
-                        action=rec.action,
-                        service=rec.service,
-                        detail=outcome.detail,
-                        method=outcome.method,
-                    )
-                )
+                self._record_fault(rec, "inject", started, detail=outcome.detail, method=outcome.method)
                 if fault.action in SELF_HEALING_ACTIONS:
                     self._start_watcher(task, restarted=True, not_before=started)
             self._wait_until(self.t0 + fault.restore_at, until_load_done=True)
@@ -310,33 +293,12 @@ class ChaosRunner:
         try:
             outcome = self.driver.restore(task.fault, task.snapshot)
         except (FaultError, LabError) as exc:
-            self._record(
-                EventRecord(
-                    kind=kind,
-                    t=started,
-                    end=time.time(),
-                    fault=rec.index,  # type: ignore[arg-type]
-                    action=rec.action,
-                    service=rec.service,
-                    ok=False,
-                    error=str(exc),
-                )
-            )
+            self._record_fault(rec, kind, started, ok=False, error=str(exc))
             return
         rec.restore_ok, rec.restored_at = True, time.time()
         if self.t0 is not None:
             rec.restore_offset_s = round(rec.restored_at - self.t0, 3)
-        self._record(
-            EventRecord(
-                kind=kind,
-                t=started,
-                end=rec.restored_at,
-                fault=rec.index,  # type: ignore[arg-type]
-                action=rec.action,
-                service=rec.service,
-                detail=outcome.detail,
-            )
-        )
+        self._record_fault(rec, kind, started, end=rec.restored_at, detail=outcome.detail)
 
     def _start_watcher(self, task: Task, restarted: bool, not_before: float) -> None:
         if task.role not in (ROLE_WEB, ROLE_REDIS, ROLE_PROXY) or task.watcher is not None:

@@ -5,6 +5,12 @@ GET /ready, 1 s timeout). One that does not answer is reported once ("Grafana no
 annotations skipped") and never tried again during the run; the experiment carries on either way.
 Grafana's admin credentials come from Settings (compose/.env or the environment: GRAFANA_ADMIN_USER,
 GRAFANA_ADMIN_PASSWORD), the same values compose gives Grafana.
+
+Every HTTP call is bounded by the same timeout, the Loki pushes too: python-logging-loki posts
+with a plain requests.Session and no timeout, so a Loki that accepts the connection and never
+answers would block the chaos runner. Loki gets one stream per experiment and event kind
+(labels service, experiment, event, severity, logger: all constant within a run and across
+runs); the run id is a field of the logfmt line (`| logfmt | run_id="..."`), never a label.
 """
 
 from __future__ import annotations
@@ -17,7 +23,34 @@ import requests
 
 from srelab.settings import Settings
 
+# The Loki `logger` label (python-logging-loki sends the logger's name): one name for every run.
 LOGGER_NAME = "srelab.chaos.events"
+
+
+class TimeoutSession(requests.Session):
+    """A requests session whose every request has a timeout unless the caller gives one."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__()
+        self.timeout_s = timeout_s
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", self.timeout_s)
+        return super().request(method, url, *args, **kwargs)
+
+
+def logfmt_value(value: object) -> str:
+    """A logfmt value: bare when it is one plain token, else double-quoted with escapes."""
+    text = str(value)
+    if text and all(c.isalnum() or c in "-_.:/+@" for c in text):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def event_line(run_id: str, text: str, fields: dict[str, Any] | None = None) -> str:
+    """The Loki line of one event: logfmt, message first, then the run id and the details."""
+    pairs = {"msg": text, "run_id": run_id, **(fields or {})}
+    return " ".join(f"{key}={logfmt_value(value)}" for key, value in pairs.items())
 
 
 class Annotator:
@@ -42,6 +75,7 @@ class Annotator:
         self.sent = {"grafana": 0, "loki": 0}
         self._auth: tuple[str, str] | None = None
         self._logger: logging.Logger | None = None
+        self._handler: Any = None  # logging_loki.LokiHandler, imported only when Loki answers
 
     def probe(self) -> None:
         self._probe_grafana()
@@ -78,12 +112,17 @@ class Annotator:
             tags={"service": "srelab-chaos", "experiment": self.experiment},
             version="1",
         )
+        # The emitter builds its session from session_class on first use: bound every push.
+        timeout_s = self.timeout_s
+        handler.emitter.session_class = lambda: TimeoutSession(timeout_s)  # type: ignore[assignment]
         # The handler swallows HTTP errors into handleError (a traceback on stderr): record instead.
         handler.handleError = lambda record: self._loki_failed()  # type: ignore[method-assign]
-        logger = logging.getLogger(f"{LOGGER_NAME}.{self.run_id}")
+        # A logger of this Annotator's own (not in logging's registry): the same name every run,
+        # and no handler of an earlier run left on a shared logger to push its lines twice.
+        logger = logging.Logger(LOGGER_NAME, logging.INFO)
         logger.propagate = False
-        logger.setLevel(logging.INFO)
         logger.addHandler(handler)
+        self._handler = handler
         self._logger = logger
         self.status["loki"] = f"event lines to {self.loki_url}"
 
@@ -119,9 +158,8 @@ class Annotator:
                 self._auth = None
         if self._logger is not None:
             # Labels stay low-cardinality (event kind); the run id and details go in the line.
-            detail = " ".join(f"{k}={v}" for k, v in (fields or {}).items())
             self._logger.info(
-                f"run={self.run_id} {text} {detail}".strip(),
+                event_line(self.run_id, text, fields),
                 extra={"tags": {"event": tags[0] if tags else "event"}},
             )
             if self._logger is not None:
@@ -130,9 +168,11 @@ class Annotator:
     def _loki_failed(self) -> None:
         if self._logger is None:
             return
-        self.status["loki"] = "pushing a log line failed; further lines skipped"
+        self.status["loki"] = "pushing a log line failed (error or timeout); further lines skipped"
         self.say(f"Loki {self.status['loki']}")
         self._logger = None
+        if self._handler is not None:
+            self._handler.emitter.close()  # what the handleError replaced above would have done
 
     def summary(self) -> dict[str, str]:
         return {name: f"{state} ({self.sent.get(name, 0)} sent)" for name, state in self.status.items()}

@@ -105,6 +105,25 @@ def lab_env() -> dict[str, str]:
     return values
 
 
+def image_version(variable: str) -> tuple[int, int, int]:
+    """The release x.y.z of an image pinned in lab.env (`grafana/loki:3.7.6` -> (3, 7, 6))."""
+    tag = lab_env()[variable].rsplit(":", 1)[1]
+    match = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+)", tag)
+    assert match, f"{variable}: tag {tag} is not a release"
+    major, minor, patch = (int(g) for g in match.groups())
+    return major, minor, patch
+
+
+def duration_s(value: str | int | float) -> float:
+    """A compose duration ("6s", "1m30s", "500ms") in seconds; a bare number is nanoseconds."""
+    if isinstance(value, (int, float)):
+        return value / 1e9
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", value)
+    assert parts and "".join(n + u for n, u in parts) == value, f"not a duration: {value}"
+    return sum(float(n) * units[u] for n, u in parts)
+
+
 def exporter_metrics() -> frozenset[str]:
     """traefik_* and redis_* names the exporters really expose (tests/static/exporter_metrics.txt)."""
     text = (Path(__file__).parent / "exporter_metrics.txt").read_text()

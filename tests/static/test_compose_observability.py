@@ -8,11 +8,14 @@ from typing import Any
 
 import pytest
 
+from tests.static import _upstream as up
 from tests.static._obs import (
     COMPOSE_DIR,
     OBS_COMPOSE_FILES,
     PROFILE_SETS,
     compose_model,
+    duration_s,
+    image_version,
     lab_env,
     load_yaml,
     obs_services,
@@ -194,3 +197,27 @@ def test_anchors_are_declared_in_each_file() -> None:
         used = set(re.findall(r"\*([a-z-]+)", text))
         declared = set(re.findall(r"&([a-z-]+)", text))
         assert used <= declared, f"{path.name}: {used - declared}"
+
+
+def test_loki_pin_can_run_its_healthcheck_and_is_its_lines_newest_release() -> None:
+    """What each grafana/loki image really contains (its Dockerfile at the tag, _upstream.py):
+    the healthcheck's program must exist in the pinned image, and the pin is the newest
+    release of its line (3.5.7 was not the last busybox image: 3.5.8 .. 3.5.12 were too)."""
+    version = image_version("LOKI_IMAGE")
+    shown = ".".join(map(str, version))
+    check = obs_services()["loki"]["healthcheck"]
+    kind, *words = check["test"]
+    program = words[0] if kind == "CMD" else words[0].split()[0]
+    assert up.loki_image_can_run(version, program), f"grafana/loki:{shown} has no {program}"
+    if program.endswith("loki"):
+        assert "-health" in words, "the loki binary runs the server unless given -health"
+        url = next((w.split("=", 1)[1] for w in words if w.startswith("-health.url=")), None)
+        port = load_yaml(COMPOSE_DIR.parent / "services" / "config" / "loki" / "loki.yaml")["server"]
+        assert url in (None, f"http://127.0.0.1:{port['http_listen_port']}/ready"), url
+        # `loki -health` gives up after 5 s itself (cmd/loki/health.go).
+        assert duration_s(check["timeout"]) >= 5, "docker would kill it before its own verdict"
+    newest = up.LOKI_NEWEST_PATCH.get(version[:2])
+    assert newest is not None and version == newest, (
+        f"grafana/loki:{shown}: the newest release of {version[0]}.{version[1]} is "
+        f"{'.'.join(map(str, newest)) if newest else 'not recorded'} (tests/static/_upstream.py)"
+    )

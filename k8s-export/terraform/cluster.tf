@@ -59,6 +59,11 @@ resource "google_container_cluster" "this" {
     }
   }
 
+  # The Kubernetes minor the export validates the manifests against (params.yaml
+  # kubernetes_version). GKE accepts a minor ("1.34") and picks its patch; the release channel
+  # upgrades the control plane later, never below this.
+  min_master_version = local.params.kubernetes_version
+
   release_channel {
     channel = local.gcp.release_channel
   }

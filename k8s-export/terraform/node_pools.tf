@@ -1,11 +1,18 @@
 # One backend pool per zone of params.yaml (the READ and WRITE Deployments of a zone select
 # srelab.io/pool=backend-<zone>), a monitoring pool across the zones and a data pool in the
 # zone of Redis' disk.
+#
+# initial_node_count: without it a pool starts empty, and the cluster autoscaler never scales a
+# pool up to min_node_count by itself (only for pending pods). It counts per zone, changing it
+# recreates the pool, and the autoscaler changes the real size, so it is ignored after creation
+# as the google provider's docs advise.
 locals {
   node_config_common = {
     disk_type    = "pd-balanced"
     oauth_scopes = ["https://www.googleapis.com/auth/cloud-platform"]
   }
+  # srelab/export/params.py initial_nodes_per_zone(): at least one node per zone.
+  monitoring_initial_per_zone = max(1, ceil(local.pools.monitoring.min_nodes / length(local.zones)))
 }
 
 resource "google_container_node_pool" "backend" {
@@ -14,6 +21,8 @@ resource "google_container_node_pool" "backend" {
   cluster        = google_container_cluster.this.id
   location       = local.gcp.region
   node_locations = [each.value]
+
+  initial_node_count = max(1, local.pools.backend.min_nodes)
 
   autoscaling {
     min_node_count = local.pools.backend.min_nodes
@@ -49,6 +58,10 @@ resource "google_container_node_pool" "backend" {
       enable_integrity_monitoring = true
     }
   }
+
+  lifecycle {
+    ignore_changes = [initial_node_count]
+  }
 }
 
 resource "google_container_node_pool" "monitoring" {
@@ -56,6 +69,8 @@ resource "google_container_node_pool" "monitoring" {
   cluster        = google_container_cluster.this.id
   location       = local.gcp.region
   node_locations = values(local.zones)
+
+  initial_node_count = local.monitoring_initial_per_zone
 
   # Bounds for the whole pool, not per zone.
   autoscaling {
@@ -88,6 +103,14 @@ resource "google_container_node_pool" "monitoring" {
       enable_integrity_monitoring = true
     }
   }
+
+  lifecycle {
+    ignore_changes = [initial_node_count]
+    precondition {
+      condition     = local.monitoring_initial_per_zone * length(local.zones) <= local.pools.monitoring.max_nodes
+      error_message = "node_pools.monitoring.max_nodes is below the nodes the pool starts with (one per zone at least)."
+    }
+  }
 }
 
 resource "google_container_node_pool" "data" {
@@ -95,6 +118,8 @@ resource "google_container_node_pool" "data" {
   cluster        = google_container_cluster.this.id
   location       = local.gcp.region
   node_locations = [local.data_zone]
+
+  initial_node_count = max(1, local.pools.data.min_nodes)
 
   autoscaling {
     min_node_count = local.pools.data.min_nodes
@@ -124,5 +149,9 @@ resource "google_container_node_pool" "data" {
       enable_secure_boot          = true
       enable_integrity_monitoring = true
     }
+  }
+
+  lifecycle {
+    ignore_changes = [initial_node_count]
   }
 }

@@ -31,6 +31,15 @@ class Inputs:
     dashboards: dict[str, str] = field(default_factory=dict)
     """Dashboard file name -> JSON text."""
 
+    def glob_sources(self, pattern: str) -> list[str]:
+        """Sources matching a glob (prometheus.yml rule_files), sorted, in the form given."""
+        path = Path(pattern)
+        base = path if path.is_absolute() else self.base_dir / path
+        found = sorted(Path(base.parent).glob(base.name))
+        if path.is_absolute():
+            return [str(f) for f in found]
+        return [str(Path(pattern).parent / f.name) for f in found]
+
     def read_source(self, source: str) -> str:
         path = Path(source)
         if not path.is_absolute():

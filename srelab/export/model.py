@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -19,6 +20,7 @@ from srelab.compose_model import WEB_ROLE_LABEL, ZONE_LABEL
 from srelab.errors import LabError
 from srelab.export.inputs import Inputs
 from srelab.export.params import Params
+from srelab.export.selectors import translate_rule_group
 
 # Namespaces: one per tier, plus the ingress controller's.
 NS_BACKEND = "backend"
@@ -34,23 +36,50 @@ ZONE_TOPOLOGY = "topology.kubernetes.io/zone"
 
 APP = "items"
 PART_OF = {"app.kubernetes.io/part-of": "srelab"}
-# READ serves GET, WRITE serves POST; each has its headless Service.
+# READ serves GET, WRITE serves POST. Each role has its headless Service (ready pods only), a
+# fallback Service that also lists unready pods (compose's items-direct) and a failover
+# TraefikService routing to the fallback when the first answers 503 (compose's items-failover).
 ROLES = {
-    "read": {"method": "GET", "service": "backend-read"},
-    "write": {"method": "POST", "service": "backend-write"},
+    "read": {
+        "method": "GET",
+        "service": "backend-read",
+        "fallback": "backend-read-direct",
+        "failover": "items-read-failover",
+    },
+    "write": {
+        "method": "POST",
+        "service": "backend-write",
+        "fallback": "backend-write-direct",
+        "failover": "items-write-failover",
+    },
 }
+# Label of the fallback Services: the items ServiceMonitor skips them (each pod is scraped once).
+FALLBACK_LABEL = "srelab.io/fallback"
 PRESTOP_SECONDS = 5
 SCRAPE_INTERVAL = "15s"
 REDIS_SERVICE = "redis"
 EXPORTER_PORT = 9121
 
-# Labels the Helm charts put on their pods (used by NetworkPolicies).
+# Labels the Helm charts put on their pods (used by NetworkPolicies; Alloy turns
+# app.kubernetes.io/name into the Loki label `service`).
 CHART_POD_LABELS = {
     "traefik": {"app.kubernetes.io/name": "traefik"},
     "prometheus": {"app.kubernetes.io/name": "prometheus"},
     "grafana": {"app.kubernetes.io/name": "grafana"},
     "loki": {"app.kubernetes.io/name": "loki"},
+    "alloy": {"app.kubernetes.io/name": "alloy"},
 }
+# The ServiceMonitors' jobLabel: Prometheus takes `job` from this label of the scraped Service
+# (prometheus-operator ServiceMonitorSpec.jobLabel), so the items job is "items", not the names
+# of its two Services. The Traefik chart's ServiceMonitor gets the same jobLabel (values).
+JOB_LABEL = "app.kubernetes.io/name"
+TRAEFIK_JOB = "traefik"  # the chart's metrics Service carries app.kubernetes.io/name: traefik
+# kube-prometheus-stack's own ServiceMonitor scrapes Service <release>-prometheus (no jobLabel).
+KPS_PROMETHEUS_JOB = "kube-prometheus-stack-prometheus"
+# Oldest Prometheus the operator of the pinned kube-prometheus-stack (88.5.3: operator v0.93.x)
+# supports: pkg/operator/defaults.go PrometheusCompatibilityMatrix starts at v2.45.0.
+OPERATOR_MIN_PROMETHEUS = (2, 45, 0)
+METRICS_PATH = "/metrics"
 GRAFANA_SERVICE = "grafana"
 GRAFANA_PORT = 80
 GRAFANA_CONTAINER_PORT = 3000
@@ -137,6 +166,24 @@ def tmpfs_size(entry: str) -> tuple[str, str | None]:
     return path, size
 
 
+def prometheus_supported(tag: str) -> bool:
+    """Whether the operator of the pinned chart supports this Prometheus image tag (vX.Y.Z...)."""
+    match = re.match(r"^v?([0-9]+)\.([0-9]+)\.([0-9]+)", tag)
+    return bool(match) and tuple(int(g) for g in match.groups()) >= OPERATOR_MIN_PROMETHEUS
+
+
+def host_path(svc: dict[str, Any], container_path: str) -> str | None:
+    """The bind-mount source behind a path inside a compose container (None when not mounted)."""
+    for vol in svc.get("volumes") or []:
+        target = vol.get("target", "")
+        if vol.get("type") == "bind" and (
+            container_path == target or container_path.startswith(target + "/")
+        ):
+            relative = container_path[len(target) :].lstrip("/")
+            return vol["source"] + ("/" + relative if relative else "")
+    return None
+
+
 @dataclass
 class Context:
     """What the templates see (plus the conversion notes summary.py turns into CONVERSION.md)."""
@@ -154,6 +201,9 @@ class _Builder:
         self.notes: dict[str, dict[str, str]] = {}
         # Compose service name -> DNS name of what replaces it in the cluster.
         self.dns = {REDIS_SERVICE: f"{REDIS_SERVICE}.{NS_DATA}.svc.cluster.local"}
+        self.traefik_service: str | None = None
+        self.prom = self.prometheus_config()
+        self.metrics_path = self._web_metrics_path()
 
     def note(self, service: str, key: str, text: str) -> None:
         self.notes.setdefault(service, {})[key] = text
@@ -290,6 +340,9 @@ class _Builder:
         ]
         return {
             "compose_services": list(webs),
+            # Probe and scrape paths: not routed from the load balancer.
+            "internal_paths": sorted({ready_path, live_path, self.metrics_path}),
+            "metrics_path": self.metrics_path,
             "image": image,
             "source_image": first["image"],
             "port": int(port),
@@ -400,6 +453,97 @@ class _Builder:
         if int(uid) == 0:
             raise LabError(f"{owner}: compose runs as root; the export only renders non-root pods")
         return int(uid), int(gid or uid)
+
+    # --- Prometheus: scrape jobs and rules ---------------------------------------------------
+    def prometheus_config(self) -> dict[str, Any]:
+        """compose's prometheus.yml and its rule files (both from the service's bind mount);
+        empty when the monitoring profile defines no Prometheus."""
+        svc = self.services.get("prometheus")
+        if not svc:
+            return {"config": {}, "rule_files": [], "groups": []}
+        flag = next(
+            (
+                str(c).split("=", 1)[1]
+                for c in svc.get("command") or []
+                if str(c).startswith("--config.file=")
+            ),
+            "/etc/prometheus/prometheus.yml",
+        )
+        source = host_path(svc, flag)
+        if source is None:
+            raise LabError(f"prometheus: {flag} is not a bind mount; the export reads the rules from it")
+        config = yaml.safe_load(self.inputs.read_source(source)) or {}
+        rule_files: list[str] = []
+        groups: list[dict[str, Any]] = []
+        for pattern in config.get("rule_files") or []:
+            absolute = pattern if pattern.startswith("/") else str(Path(flag).parent / pattern)
+            rule_source = host_path(svc, absolute)
+            if rule_source is None:
+                raise LabError(f"prometheus: rule files {pattern} are not in a bind mount")
+            for found in self.inputs.glob_sources(rule_source):
+                rule_files.append(found)
+                groups += (yaml.safe_load(self.inputs.read_source(found)) or {}).get("groups") or []
+        names = [g.get("name") for g in groups]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise LabError(f"prometheus rules: group names {', '.join(duplicated)} appear twice")
+        self.note(
+            "prometheus",
+            "rules",
+            f"PrometheusRule srelab-rules: {len(groups)} groups from {len(rule_files)} files",
+        )
+        return {"config": config, "rule_files": rule_files, "groups": groups}
+
+    def _web_metrics_path(self) -> str:
+        webs = self.web_services()
+        aliases = set(webs)
+        for svc in webs.values():
+            for net in (svc.get("networks") or {}).values():
+                aliases |= set((net or {}).get("aliases") or [])
+        for job in self.prom["config"].get("scrape_configs") or []:
+            if self._job_hosts(job) & aliases:
+                return str(job.get("metrics_path") or METRICS_PATH)
+        return METRICS_PATH
+
+    @staticmethod
+    def _job_hosts(job: dict[str, Any]) -> set[str]:
+        hosts = {n for sd in job.get("dns_sd_configs") or [] for n in sd.get("names") or []}
+        for static in job.get("static_configs") or []:
+            hosts |= {str(target).rsplit(":", 1)[0] for target in static.get("targets") or []}
+        return hosts
+
+    def label_maps(self, traefik_service: str | None) -> dict[str, dict[str, list[str]]]:
+        """What compose's label values become on the cluster: Prometheus `job` (compose job name
+        -> the job the ServiceMonitors produce) and Loki `service` (compose service name -> the
+        pod label app.kubernetes.io/name that Alloy copies into `service`)."""
+        webs = self.web_services()
+        aliases = set(webs)
+        for svc in webs.values():
+            for net in (svc.get("networks") or {}).values():
+                aliases |= set((net or {}).get("aliases") or [])
+        jobs: dict[str, list[str]] = {}
+        for job in self.prom["config"].get("scrape_configs") or []:
+            hosts = self._job_hosts(job)
+            name = str(job.get("job_name"))
+            if hosts & aliases:
+                jobs[name] = [APP]
+            elif hosts & {REDIS_SERVICE, "redis-exporter"}:
+                jobs[name] = [REDIS_SERVICE]
+            elif traefik_service and traefik_service in hosts:
+                jobs[name] = [TRAEFIK_JOB]
+            elif hosts & {"localhost", "127.0.0.1", "prometheus"}:
+                jobs[name] = [KPS_PROMETHEUS_JOB]
+            else:
+                raise LabError(
+                    f"prometheus job {name!r} scrapes {sorted(hosts)}: no cluster job known for it"
+                )
+        services: dict[str, list[str]] = {name: [APP] for name in webs}
+        services |= {REDIS_SERVICE: [REDIS_SERVICE], "redis-exporter": [REDIS_SERVICE], "promtail": ["alloy"]}
+        for chart, labels in CHART_POD_LABELS.items():
+            services.setdefault(chart, [labels["app.kubernetes.io/name"]])
+        if traefik_service:
+            services[traefik_service] = [CHART_POD_LABELS["traefik"]["app.kubernetes.io/name"]]
+        return {"job": jobs, "service": services}
 
     # --- Redis -----------------------------------------------------------------------------
     def redis(self) -> dict[str, Any]:
@@ -534,6 +678,7 @@ class _Builder:
         if svc is None:
             raise LabError("compose has no Traefik service with a file provider (--providers.file.filename)")
         _, tag = split_image(svc["image"], "traefik")
+        self.traefik_service = next(n for n, s in self.services.items() if s is svc)
         dynamic: dict[str, Any] = {}
         filename = next(
             str(c).split("=", 1)[1] for c in svc["command"] if str(c).startswith("--providers.file.filename=")
@@ -557,20 +702,30 @@ class _Builder:
         router_service = web["router_service"].partition("@")[0]
         failover = (services.get(router_service) or {}).get("failover")
         if failover:
+            # Traefik's Kubernetes CRD provider allows healthCheck only on ExternalName Services,
+            # so the failover switches on the main Service's 503 (errors.status) instead: with no
+            # ready pod in the headless Service Traefik answers 503, and the fallback Service
+            # (publishNotReadyAddresses, reached through its ClusterIP) lists every live pod.
             self.note(
                 "web",
                 "router.service",
                 (
-                    f"not reproduced: {router_service} (failover {failover.get('service')} -> "
-                    f"{failover.get('fallback')}) exists only in Traefik's file provider, the TraefikService "
-                    "CRD has no failover; with no ready pod the route answers Traefik's 503"
+                    f"{router_service} (failover {failover.get('service')} -> {failover.get('fallback')}) -> "
+                    "TraefikService items-<role>-failover per role: backend-<role>, on 503 "
+                    "backend-<role>-direct (unready pods too)"
                 ),
             )
+        transport_args = [
+            str(c) for c in svc.get("command") or [] if str(c).lower().startswith("--serverstransport.")
+        ]
         limits = self._limits(svc, "traefik")
         requests = self.params.resources.traefik.model_dump()
         self._check_requests("traefik", requests, limits)
         return {
             "tag": tag,
+            "failover": bool(failover),
+            "failover_status": ["503"],
+            "transport_args": transport_args,
             "middlewares": middlewares,
             "resources": {"requests": requests, "limits": limits},
             "dynamic_routers": sorted((dynamic.get("http") or {}).get("routers") or {}),
@@ -664,23 +819,30 @@ class _Builder:
             "labelSelector": {"matchLabels": CHART_POD_LABELS["traefik"]},
         }
         prom_tag = self.image_tag("prometheus")
+        prom_spec: dict[str, Any] = {"nodeSelector": monitoring_pool}
+        if prometheus_supported(prom_tag):
+            prom_spec = {"image": {"tag": prom_tag}, "version": prom_tag, **prom_spec}
+        else:
+            self.note(
+                "prometheus",
+                "image",
+                f"not kept: {prom_tag} is older than the operator supports "
+                f"(v{'.'.join(map(str, OPERATOR_MIN_PROMETHEUS))}+); the chart's default Prometheus runs",
+            )
         grafana_root = ("https" if p.tls_secret else "http") + f"://{p.grafana_host}/"
+        traefik_values: dict[str, Any] = {
+            "image": {"tag": traefik["tag"]},
+            "deployment": {"replicas": len(p.zones)},
+            "resources": traefik["resources"],
+            "nodeSelector": {TIER_LABEL: "backend"},
+            "topologySpreadConstraints": [spread],
+        }
+        if traefik["transport_args"]:
+            traefik_values["additionalArguments"] = traefik["transport_args"]
         return {
-            "traefik": {
-                "image": {"tag": traefik["tag"]},
-                "deployment": {"replicas": len(p.zones)},
-                "resources": traefik["resources"],
-                "nodeSelector": {TIER_LABEL: "backend"},
-                "topologySpreadConstraints": [spread],
-            },
+            "traefik": traefik_values,
             "kube-prometheus-stack": {
-                "prometheus": {
-                    "prometheusSpec": {
-                        "image": {"tag": prom_tag},
-                        "version": prom_tag,
-                        "nodeSelector": monitoring_pool,
-                    }
-                },
+                "prometheus": {"prometheusSpec": prom_spec},
                 "alertmanager": {"alertmanagerSpec": {"nodeSelector": monitoring_pool}},
                 "prometheusOperator": {"nodeSelector": monitoring_pool},
                 "kube-state-metrics": {"nodeSelector": monitoring_pool},
@@ -710,6 +872,7 @@ def build(inputs: Inputs, params: Params) -> Context:
     web = builder.web()
     redis = builder.redis()
     traefik = builder.traefik(web)
+    label_maps = builder.label_maps(builder.traefik_service)
     values = {
         "namespaces": {
             "backend": NS_BACKEND,
@@ -731,5 +894,13 @@ def build(inputs: Inputs, params: Params) -> Context:
         "helm_overrides": builder.helm_overrides(traefik),
         "grafana": {"service": GRAFANA_SERVICE, "port": GRAFANA_PORT},
         "dashboards": inputs.dashboards,
+        "label_maps": label_maps,
+        "rules": {
+            "name": "srelab-rules",
+            "files": builder.prom["rule_files"],
+            "groups": [translate_rule_group(g, label_maps) for g in builder.prom["groups"]],
+        },
+        "fallback_label": FALLBACK_LABEL,
+        "job_label": JOB_LABEL,
     }
     return Context(params=params, values=values, notes=builder.notes)

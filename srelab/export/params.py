@@ -8,6 +8,7 @@ yamldecode(), so the zone list is written once.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -132,6 +133,11 @@ class Redis(_Strict):
     storage_class: Name = "standard-rwo"
 
 
+def initial_nodes_per_zone(total_min: int, zones: int) -> int:
+    """Nodes per zone a multi-zone pool starts with (at least 1, so the pool is never empty)."""
+    return max(1, math.ceil(total_min / zones))
+
+
 class Params(_Strict):
     kubernetes_version: str = Field(description="pinned schema version for validation")
     gcp: Gcp
@@ -162,6 +168,16 @@ class Params(_Strict):
                 raise ValueError(f"zones.{key}: {zone!r} is not a zone of region {self.gcp.region}")
         if len(set(self.zones.values())) != len(self.zones):
             raise ValueError("zones: two compose zones map to the same GCP zone")
+        # GKE's initial_node_count is per zone: the monitoring pool starts with that many nodes
+        # in every zone, which its total maximum must allow.
+        mon = self.node_pools.monitoring
+        per_zone = initial_nodes_per_zone(mon.min_nodes, len(self.zones))
+        if per_zone * len(self.zones) > mon.max_nodes:
+            raise ValueError(
+                f"node_pools.monitoring: max_nodes ({mon.max_nodes}) is below the "
+                f"{per_zone * len(self.zones)} nodes it starts with ({per_zone} in each of "
+                f"{len(self.zones)} zones)"
+            )
         if self.node_pools.data.zone not in self.zones:
             raise ValueError(
                 f"node_pools.data.zone: {self.node_pools.data.zone!r} is not a key of zones "

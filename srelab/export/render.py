@@ -22,6 +22,7 @@ from srelab.export import summary
 from srelab.export.inputs import DASHBOARDS_DIR, Inputs, load_inputs
 from srelab.export.model import NS_MONITORING, Context, build
 from srelab.export.params import DEFAULT_PARAMS, EXPORT_DIR, Params, load_params
+from srelab.export.selectors import translate_dashboard
 from srelab.settings import ROOT
 
 TEMPLATES_DIR = EXPORT_DIR / "templates"
@@ -70,6 +71,8 @@ def environment(templates: Path = TEMPLATES_DIR) -> jinja2.Environment:
     env.filters["yaml"] = to_yaml
     env.filters["q"] = json.dumps
     env.filters["indent_text"] = indent_text
+    env.filters["internal_path_rule"] = lambda path: f"!Path(`{path}`)"
+    env.filters["basename"] = lambda path: Path(path).name
     return env
 
 
@@ -167,7 +170,8 @@ def render(
         path = f"monitoring/dashboards/{stem}.json"
         if path in files:
             raise LabError(f"dashboards {file_name!r} and another file map to the same name {stem!r}")
-        files[path] = text
+        # Selectors on compose's job and service labels, rewritten for the cluster's labels.
+        files[path] = translate_dashboard(text, ctx.values["label_maps"])
         dashboard_maps.append({"name": dns_name(stem, "dashboard-"), "file": path})
 
     charts = load_charts(helm_dir)

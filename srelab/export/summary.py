@@ -20,12 +20,13 @@ STAND_INS = {
     "prometheus": (
         REPLACED,
         f"kube-prometheus-stack Prometheus ({NS_MONITORING}); scrape targets are "
-        "ServiceMonitors; image tag kept",
+        "ServiceMonitors, rules a PrometheusRule; image tag kept if the operator supports it",
     ),
     "grafana": (
         REPLACED,
         f"kube-prometheus-stack Grafana ({NS_MONITORING}); dashboards as ConfigMaps "
-        "labelled grafana_dashboard=1; IngressRoute on grafana.<domain>",
+        "labelled grafana_dashboard=1, job/service selectors rewritten for the cluster's labels; "
+        "IngressRoute on grafana.<domain>",
     ),
     "loki": (
         REPLACED,
@@ -147,7 +148,7 @@ def _web_rows(name: str, svc: dict[str, Any], ctx: Context) -> list[Row]:
                         "labels.traefik...routers.items.service",
                         web["router_service"],
                         notes["router.service"],
-                        DROPPED,
+                        REPLACED,
                     )
                 )
             rows.append(
@@ -331,7 +332,12 @@ def _traefik_rows(name: str, svc: dict[str, Any], ctx: Context) -> list[Row]:
                     key,
                     "static flags",
                     "Helm values: entrypoints web/websecure/metrics, "
-                    "JSON logs, Prometheus metrics; docker provider -> kubernetesCRD",
+                    "JSON logs, Prometheus metrics; docker provider -> kubernetesCRD"
+                    + (
+                        f"; {', '.join(t['transport_args'])} -> additionalArguments"
+                        if t["transport_args"]
+                        else ""
+                    ),
                     REPLACED,
                 )
             )
@@ -425,6 +431,10 @@ def _stand_in_rows(name: str, svc: dict[str, Any], ctx: Context) -> list[Row]:
         if name == "redis-exporter" and key in SIDECAR_KEYS:
             rows.append(Row(name, key, shown, f"sidecar `exporter`: {SIDECAR_KEYS[key]}", MAPPED))
         elif key == "image":
+            not_kept = ctx.notes.get(name, {}).get("image")
+            if not_kept:
+                rows.append(Row(name, key, shown, not_kept, REPLACED))
+                continue
             kept = "image tag kept" if name in TAG_KEPT else "not used: the stand-in has its own pinned image"
             rows.append(Row(name, key, shown, kept, MAPPED if name in TAG_KEPT else REPLACED))
         elif key == "volumes":
@@ -438,6 +448,19 @@ def _stand_in_rows(name: str, svc: dict[str, Any], ctx: Context) -> list[Row]:
                             "Docker socket",
                             "no Docker in GKE: pods and logs come from the Kubernetes API/nodes",
                             DROPPED,
+                        )
+                    )
+                elif name == "prometheus" and vol.get("type") == "bind":
+                    jobs = ctx.values["label_maps"]["job"]
+                    rows.append(
+                        Row(
+                            name,
+                            f"volumes:{target}",
+                            "bind",
+                            ctx.notes.get(name, {}).get("rules", "no rule files")
+                            + "; scrape jobs -> ServiceMonitors, job "
+                            + ", ".join(f"{k} -> {'|'.join(v)}" for k, v in sorted(jobs.items())),
+                            REPLACED,
                         )
                     )
                 else:

@@ -16,7 +16,7 @@ import kubernetes_validate
 from kubernetes_validate import utils as kv_utils
 from referencing import Registry, Resource
 
-from srelab.export.model import CHART_POD_LABELS, NS_INGRESS, NS_MONITORING, ROLES
+from srelab.export.model import CHART_POD_LABELS, FALLBACK_LABEL, NS_INGRESS, NS_MONITORING, ROLES
 
 Obj = dict[str, Any]
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -48,6 +48,45 @@ TRAEFIK_MIDDLEWARES = {
     "stripPrefix",
     "stripPrefixRegex",
 }
+# TraefikService, as the CRD of the pinned Traefik chart defines it (traefik/traefik-helm-chart
+# v41.3.0, traefik/crds/traefik.io_traefikservices.yaml; Go types in traefik/traefik v3.7
+# pkg/provider/kubernetes/crd/traefikio/v1alpha1/service.go).
+TRAEFIK_SERVICE_KINDS = {"failover", "highestRandomWeight", "mirroring", "weighted"}
+TRAEFIK_FAILOVER_REQUIRED = {"service", "fallback", "errors"}
+TRAEFIK_FAILOVER_ERRORS = {"status", "maxRequestBodyBytes"}
+TRAEFIK_LB_SPEC = {
+    "healthCheck",
+    "kind",
+    "middlewares",
+    "name",
+    "namespace",
+    "nativeLB",
+    "nodePortLB",
+    "passHostHeader",
+    "passiveHealthCheck",
+    "port",
+    "responseForwarding",
+    "scheme",
+    "serversTransport",
+    "sticky",
+    "strategy",
+    "weight",
+}
+# PrometheusRule fields (prometheus-operator v0.93.0 pkg/apis/monitoring/v1/prometheusrule_types.go).
+RULE_GROUP_FIELDS = {
+    "name",
+    "labels",
+    "interval",
+    "query_offset",
+    "rules",
+    "partial_response_strategy",
+    "limit",
+}
+RULE_FIELDS = {"record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations"}
+PROM_DURATION = re.compile(
+    r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
+)
+
 # Pods the Helm charts run, for the NetworkPolicy coverage check.
 CHART_PODS = [
     (NS_INGRESS, CHART_POD_LABELS["traefik"]),
@@ -117,7 +156,10 @@ def _crd_ingressroute(obj: Obj) -> list[str]:
             out.append(f"routes[{i}].services must be a non-empty list")
             continue
         for svc in services:
-            if not isinstance(svc.get("name"), str) or not isinstance(svc.get("port"), int | str):
+            if svc.get("kind") == "TraefikService":
+                if not isinstance(svc.get("name"), str) or "port" in svc:
+                    out.append(f"routes[{i}] TraefikService reference needs a name and no port")
+            elif not isinstance(svc.get("name"), str) or not isinstance(svc.get("port"), int | str):
                 out.append(f"routes[{i}] service needs a name and a port")
         for mw in route.get("middlewares") or []:
             if not isinstance(mw, dict) or not isinstance(mw.get("name"), str):
@@ -134,6 +176,63 @@ def _crd_middleware(obj: Obj) -> list[str]:
     if retry is not None and (not isinstance(retry.get("attempts"), int) or retry["attempts"] < 1):
         return ["retry.attempts must be a positive integer"]
     return []
+
+
+def _lb_spec_problems(where: str, spec: Any) -> list[str]:
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        return [f"{where} needs a name"]
+    unknown = set(spec) - TRAEFIK_LB_SPEC
+    return [f"{where}: unknown fields {sorted(unknown)}"] if unknown else []
+
+
+def _crd_traefikservice(obj: Obj) -> list[str]:
+    spec = obj.get("spec") or {}
+    if len(spec) != 1 or not set(spec) <= TRAEFIK_SERVICE_KINDS:
+        return [f"spec must hold exactly one of {sorted(TRAEFIK_SERVICE_KINDS)}, got {sorted(spec)}"]
+    failover = spec.get("failover")
+    if failover is None:
+        return []
+    out = []
+    if set(failover) != TRAEFIK_FAILOVER_REQUIRED:
+        out.append(f"failover needs exactly {sorted(TRAEFIK_FAILOVER_REQUIRED)}, got {sorted(failover)}")
+    for part in ("service", "fallback"):
+        out += _lb_spec_problems(f"failover.{part}", failover.get(part))
+    errors = failover.get("errors")
+    if not isinstance(errors, dict) or set(errors) - TRAEFIK_FAILOVER_ERRORS:
+        out.append(f"failover.errors may hold only {sorted(TRAEFIK_FAILOVER_ERRORS)}")
+    elif not all(re.fullmatch(r"[1-5][0-9]{2}(-[1-5][0-9]{2})?", str(s)) for s in errors.get("status") or []):
+        out.append("failover.errors.status must be status codes or ranges (503, 500-599)")
+    return out
+
+
+def _crd_prometheusrule(obj: Obj) -> list[str]:
+    groups = (obj.get("spec") or {}).get("groups")
+    if not isinstance(groups, list) or not groups:
+        return ["spec.groups must be a non-empty list"]
+    out = []
+    names = [g.get("name") for g in groups]
+    if len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
+        out.append(f"group names must be unique and non-empty: {names}")
+    for g in groups:
+        if set(g) - RULE_GROUP_FIELDS:
+            out.append(f"group {g.get('name')}: unknown fields {sorted(set(g) - RULE_GROUP_FIELDS)}")
+        rules = g.get("rules")
+        if not isinstance(rules, list) or not rules:
+            out.append(f"group {g.get('name')}: no rules")
+            continue
+        for rule in rules:
+            what = rule.get("record") or rule.get("alert")
+            if set(rule) - RULE_FIELDS:
+                out.append(f"rule {what}: unknown fields {sorted(set(rule) - RULE_FIELDS)}")
+            if ("record" in rule) == ("alert" in rule):
+                out.append(f"rule {what}: needs exactly one of record and alert")
+            if not isinstance(rule.get("expr"), str) or not rule["expr"].strip():
+                out.append(f"rule {what}: expr must be a non-empty string")
+            if "for" in rule and not PROM_DURATION.match(str(rule["for"])):
+                out.append(f"rule {what}: for {rule['for']!r} is not a Prometheus duration")
+            if "record" in rule and ({"for", "annotations"} & set(rule)):
+                out.append(f"rule {what}: recording rules take no for/annotations")
+    return out
 
 
 def _crd_servicemonitor(obj: Obj) -> list[str]:
@@ -155,7 +254,9 @@ def _crd_servicemonitor(obj: Obj) -> list[str]:
 CUSTOM_KINDS: dict[tuple[str, str], Callable[[Obj], list[str]]] = {
     ("traefik.io/v1alpha1", "IngressRoute"): _crd_ingressroute,
     ("traefik.io/v1alpha1", "Middleware"): _crd_middleware,
+    ("traefik.io/v1alpha1", "TraefikService"): _crd_traefikservice,
     ("monitoring.coreos.com/v1", "ServiceMonitor"): _crd_servicemonitor,
+    ("monitoring.coreos.com/v1", "PrometheusRule"): _crd_prometheusrule,
 }
 
 
@@ -281,22 +382,57 @@ def check_services(objects: list[Obj]) -> list[str]:
     return out
 
 
+def route_backends(route: Obj, namespace: str, objects: list[Obj]) -> set[str]:
+    """Kubernetes Services a route sends to, through TraefikServices when it names them."""
+    tservices = {
+        o["metadata"]["name"]: o
+        for o in of_kind(objects, "TraefikService")
+        if o["metadata"].get("namespace") == namespace
+    }
+    out: set[str] = set()
+
+    def add(ref: Obj, depth: int = 0) -> None:
+        if ref.get("kind") == "TraefikService":
+            target = tservices.get(ref.get("name"))
+            if target is None or depth > 5:
+                out.add(f"<missing TraefikService {ref.get('name')}>")
+                return
+            spec = target.get("spec") or {}
+            failover = spec.get("failover") or {}
+            for part in ("service", "fallback"):
+                if part in failover:
+                    add(failover[part], depth + 1)
+            for weighted in (spec.get("weighted") or {}).get("services") or []:
+                add(weighted, depth + 1)
+        else:
+            out.add(str(ref.get("name")))
+
+    for ref in route.get("services") or []:
+        add(ref)
+    return out
+
+
 def check_routes(objects: list[Obj]) -> list[str]:
     """GET reaches READ only, POST reaches WRITE only, and nothing else reaches either."""
     out = []
     want = {spec["method"]: spec["service"] for spec in ROLES.values()}
-    backends = set(want.values())
+    fallbacks = {spec["service"]: spec["fallback"] for spec in ROLES.values()}
+    backends = set(want.values()) | set(fallbacks.values())
     seen: dict[str, set[str]] = {}
     for route_obj in of_kind(objects, "IngressRoute"):
+        namespace = route_obj["metadata"].get("namespace", "")
         for route in (route_obj.get("spec") or {}).get("routes") or []:
             methods = set(re.findall(r"Method\(`([A-Z]+)`\)", route.get("match", "")))
-            services = {s.get("name") for s in route.get("services") or []}
-            if not services & backends:
+            reached = route_backends(route, namespace, objects)
+            if not reached & backends:
                 continue
-            if len(methods) != 1 or len(services) != 1:
+            # The role's Service, plus its fallback when a failover TraefikService sits between.
+            services = {s for s in reached if s not in fallbacks.values()}
+            extra = reached - services - {fallbacks.get(s) for s in services}
+            if len(methods) != 1 or len(services) != 1 or extra:
                 out.append(
                     f"{_name(route_obj)}: route {route.get('match')!r} must match one method and "
-                    f"send to one backend Service, sends to {sorted(services)}"
+                    f"send to one backend Service, sends to {sorted(reached)}"
                 )
                 continue
             (method,) = methods
@@ -461,6 +597,73 @@ def check_network_policies(objects: list[Obj]) -> list[str]:
     return out
 
 
+def internal_paths(objects: list[Obj]) -> set[str]:
+    """HTTP paths of the items pods' probes and of the ServiceMonitor endpoints scraping them."""
+    paths = set()
+    for d in of_kind(objects, "Deployment"):
+        for c in containers(d):
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                path = _http_path(c.get(probe))
+                if path:
+                    paths.add(path)
+    for sm in of_kind(objects, "ServiceMonitor"):
+        for endpoint in (sm.get("spec") or {}).get("endpoints") or []:
+            if endpoint.get("path"):
+                paths.add(endpoint["path"])
+    return paths
+
+
+def check_internal_paths(objects: list[Obj]) -> list[str]:
+    """No route from the load balancer to the items pods matches a probe or metrics path."""
+    out = []
+    backends = {spec[k] for spec in ROLES.values() for k in ("service", "fallback")}
+    for route_obj in of_kind(objects, "IngressRoute"):
+        namespace = route_obj["metadata"].get("namespace", "")
+        for route in (route_obj.get("spec") or {}).get("routes") or []:
+            if not route_backends(route, namespace, objects) & backends:
+                continue
+            excluded = set(re.findall(r"!\s*Path\(`([^`]+)`\)", route.get("match", "")))
+            for path in sorted(internal_paths(objects) - excluded):
+                out.append(f"{_name(route_obj)}: route {route.get('match')!r} exposes {path}")
+    return out
+
+
+def check_failover(objects: list[Obj]) -> list[str]:
+    """Fallback Services list unready pods and are reached through their ClusterIP (Traefik's CRD
+    provider skips endpoints that are not serving); the items ServiceMonitor leaves them out."""
+    out = []
+    services = {s["metadata"]["name"]: s for s in of_kind(objects, "Service")}
+    for ts in of_kind(objects, "TraefikService"):
+        failover = (ts.get("spec") or {}).get("failover")
+        if not failover:
+            continue
+        main, fallback = failover.get("service") or {}, failover.get("fallback") or {}
+        fb_svc, main_svc = services.get(fallback.get("name")), services.get(main.get("name"))
+        if fb_svc is None or main_svc is None:
+            out.append(
+                f"{_name(ts)}: failover Services {main.get('name')}/{fallback.get('name')} not rendered"
+            )
+            continue
+        spec = fb_svc.get("spec") or {}
+        if spec.get("publishNotReadyAddresses") is not True:
+            out.append(f"{_name(fb_svc)}: a fallback Service needs publishNotReadyAddresses: true")
+        if spec.get("clusterIP") == "None" or fallback.get("nativeLB") is not True:
+            out.append(
+                f"{_name(ts)}: fallback {fallback.get('name')} must be a ClusterIP Service used with nativeLB"
+            )
+        if spec.get("selector") != (main_svc.get("spec") or {}).get("selector"):
+            out.append(f"{_name(fb_svc)}: selects other pods than {main.get('name')}")
+        labels = (fb_svc.get("metadata") or {}).get("labels") or {}
+        for sm in of_kind(objects, "ServiceMonitor"):
+            if sm["metadata"].get("namespace") == fb_svc["metadata"].get("namespace") and selector_matches(
+                (sm.get("spec") or {}).get("selector"), labels
+            ):
+                out.append(f"{_name(sm)}: also scrapes the fallback Service {fb_svc['metadata']['name']}")
+        if FALLBACK_LABEL not in labels:
+            out.append(f"{_name(fb_svc)}: label {FALLBACK_LABEL} missing")
+    return out
+
+
 def problems(objects: list[Obj], version: str, zones: Iterable[str] | None = None) -> list[str]:
     found: list[str] = []
     for obj in objects:
@@ -471,6 +674,8 @@ def problems(objects: list[Obj], version: str, zones: Iterable[str] | None = Non
         check_names,
         check_services,
         check_routes,
+        check_internal_paths,
+        check_failover,
         check_autoscaling,
         check_disruption,
         check_containers,

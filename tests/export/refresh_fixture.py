@@ -44,9 +44,10 @@ def main() -> None:
         if isinstance(user, str) and user.startswith("65534:"):
             svc["user"] = "65534:0"
     files = FIXTURES / "files"
-    # Only Redis' config and Traefik's dynamic config are read by the export.
-    for name in ("redis", "traefik"):
-        for vol in services[name].get("volumes") or []:
+    # Only Redis' config, Traefik's dynamic config and Prometheus' config and rules are read by
+    # the export.
+    for name in ("redis", "traefik", "prometheus"):
+        for vol in (services.get(name) or {}).get("volumes") or []:
             if vol.get("type") != "bind" or vol["source"].startswith("/"):
                 continue
             source = ROOT / vol["source"]

@@ -51,5 +51,7 @@ def test_golden_covers_every_manifest_kind():
         "Middleware",
         "ServiceMonitor",
         "Namespace",
+        "TraefikService",
+        "PrometheusRule",
     ):
         assert f"kind: {kind}" in text

@@ -40,6 +40,8 @@ def test_every_object_passes_strict_schema_or_allow_list(objects, params):
         "IngressRoute",
         "Middleware",
         "ServiceMonitor",
+        "TraefikService",
+        "PrometheusRule",
     } <= kinds
     problems = [p for o in objects for p in v.schema_problems(o, params.kubernetes_version)]
     assert problems == []
@@ -86,7 +88,16 @@ def test_unknown_kind_is_not_silently_accepted(params):
     ("kind", "name", "breakage", "expected"),
     [
         ("IngressRoute", "items", lambda o: o["spec"].pop("routes"), "routes"),
-        ("IngressRoute", "items", lambda o: o["spec"]["routes"][0]["services"][0].pop("port"), "port"),
+        ("IngressRoute", "items", lambda o: o["spec"]["routes"][0]["services"][0].update(port=80), "no port"),
+        ("IngressRoute", "grafana", lambda o: o["spec"]["routes"][0]["services"][0].pop("port"), "port"),
+        ("TraefikService", "items-read-failover", lambda o: o["spec"]["failover"].pop("errors"), "failover"),
+        ("TraefikService", "items-read-failover", lambda o: o["spec"].update(weighted={}), "exactly one"),
+        (
+            "TraefikService",
+            "items-write-failover",
+            lambda o: o["spec"]["failover"]["fallback"].update(healthcheck={}),
+            "unknown fields",
+        ),
         ("Middleware", "retry-writes", lambda o: o["spec"].update(bogus={}), "exactly one"),
         ("Middleware", "retry-writes", lambda o: o["spec"]["retry"].update(attempts=0), "attempts"),
         ("ServiceMonitor", "items", lambda o: o["spec"].update(endpoints=[]), "endpoints"),
@@ -146,12 +157,53 @@ def test_get_goes_to_read_and_post_to_write_only(objects):
     assert v.check_routes(objects) == []
     route = find(objects, "IngressRoute", "items")
     matches = {
-        tuple(re.findall(r"Method\(`([A-Z]+)`\)", r["match"])): r["services"][0]["name"]
+        tuple(re.findall(r"Method\(`([A-Z]+)`\)", r["match"])): v.route_backends(r, "backend", objects)
         for r in route["spec"]["routes"]
     }
-    assert matches == {("GET",): "backend-read", ("POST",): "backend-write"}
-    route["spec"]["routes"][0]["services"][0]["name"] = "backend-write"
+    assert matches == {
+        ("GET",): {"backend-read", "backend-read-direct"},
+        ("POST",): {"backend-write", "backend-write-direct"},
+    }
+    route["spec"]["routes"][0]["services"][0]["name"] = "items-write-failover"
     assert v.check_routes(objects)
+
+
+def test_failover_is_carried_over_from_compose(objects):
+    """compose's items-failover (services/config/traefik/dynamic.yml): ready replicas first, every
+    live one when none is ready. Traefik v3.7's TraefikService has failover (CRD of chart
+    v41.3.0); healthCheck is refused on non-ExternalName Services (traefik v3.7.9
+    pkg/provider/kubernetes/crd/kubernetes_http.go), so it switches on the 503 Traefik answers for a
+    Service without ready endpoints. Traefik skips endpoints that are not serving (same file), so
+    the fallback is reached through its ClusterIP (nativeLB) with publishNotReadyAddresses."""
+    assert v.check_failover(objects) == []
+    for role, spec in ROLES.items():
+        ts = find(objects, "TraefikService", spec["failover"])["spec"]["failover"]
+        assert ts["service"]["name"] == spec["service"] and ts["fallback"]["name"] == spec["fallback"]
+        assert ts["errors"]["status"] == ["503"]
+        fallback = find(objects, "Service", spec["fallback"])
+        assert fallback["spec"]["publishNotReadyAddresses"] is True
+        assert fallback["spec"]["selector"]["app.kubernetes.io/component"] == role
+    find(objects, "Service", "backend-read-direct")["spec"]["publishNotReadyAddresses"] = False
+    find(objects, "TraefikService", "items-write-failover")["spec"]["failover"]["fallback"].pop("nativeLB")
+    problems = v.check_failover(objects)
+    assert any("publishNotReadyAddresses" in p for p in problems)
+    assert any("nativeLB" in p for p in problems)
+
+
+def test_fallback_services_are_not_scraped_twice(objects):
+    monitor = find(objects, "ServiceMonitor", "items")
+    monitor["spec"]["selector"].pop("matchExpressions")
+    assert any("also scrapes the fallback" in p for p in v.check_failover(objects))
+
+
+def test_probe_and_metrics_paths_are_not_public(objects):
+    assert v.check_internal_paths(objects) == []
+    assert {"/livez", "/readyz", "/metrics"} <= v.internal_paths(objects)
+    route = find(objects, "IngressRoute", "items")
+    route["spec"]["routes"][1]["match"] = route["spec"]["routes"][1]["match"].replace(
+        " && !Path(`/metrics`)", ""
+    )
+    assert any("exposes /metrics" in p for p in v.check_internal_paths(objects))
 
 
 def test_a_route_without_method_to_a_backend_is_reported(objects):
@@ -166,7 +218,7 @@ def test_retry_middleware_comes_from_traefik_dynamic_config(objects):
     middleware = find(objects, "Middleware", "retry-writes")
     assert middleware["spec"]["retry"]["retryNonIdempotentMethod"] is True
     route = find(objects, "IngressRoute", "items")
-    assert all(r["middlewares"] == [{"name": "retry-writes"}] for r in route["spec"]["routes"])
+    assert all({"name": "retry-writes"} in r["middlewares"] for r in route["spec"]["routes"])
 
 
 # --- scaling and disruption ---------------------------------------------------------------------

@@ -39,7 +39,7 @@ def test_default_params_are_valid(params):
             {
                 "node_pools": {
                     "backend": {"machine_type": "e2-standard-2", "min_nodes": 1, "max_nodes": 1},
-                    "monitoring": {"machine_type": "e2-standard-4", "min_nodes": 1, "max_nodes": 1},
+                    "monitoring": {"machine_type": "e2-standard-4", "min_nodes": 1, "max_nodes": 3},
                     "data": {"machine_type": "e2-standard-2", "min_nodes": 1, "max_nodes": 1, "zone": "z"},
                 }
             },

@@ -53,7 +53,7 @@ def test_every_compose_key_is_listed_live_model(live_render, live_inputs):
         ("web-a", "healthcheck", summary.MAPPED),
         ("redis", "healthcheck", summary.MAPPED),
         ("redis", "volumes:/data", summary.MAPPED),
-        ("web-a", "labels.traefik...routers.items.service", summary.DROPPED),
+        ("web-a", "labels.traefik...routers.items.service", summary.REPLACED),
     ],
 )
 def test_features_without_kubernetes_meaning_are_reported(fixture_render, service, key, status):

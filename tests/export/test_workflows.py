@@ -74,6 +74,40 @@ def test_documented_secrets_match_the_workflows():
 def test_deploy_runs_the_rendered_scripts_in_order():
     steps = yaml.safe_load((ROOT / ".github/workflows/k8s-deploy.yml").read_text())["jobs"]["deploy"]["steps"]
     runs = "\n".join(step.get("run", "") for step in steps)
-    order = ["srelab export k8s", "namespaces.yaml", "create-secrets.sh", "helm/install.sh", "-k build/k8s"]
+    order = [
+        "srelab export k8s",
+        "imagetools inspect",
+        "namespaces.yaml",
+        "create-secrets.sh",
+        "helm/install.sh",
+        "-k build/k8s",
+    ]
     positions = [runs.index(marker) for marker in order]
     assert positions == sorted(positions)
+
+
+def test_deploy_waits_for_the_image_it_rolls_out():
+    """The manifests name WEB_IMAGE from compose/lab.env; k8s-image.yml pushes it on a tag, which
+    may come later than the push to main. The deploy fails instead of rolling out a missing tag."""
+    steps = yaml.safe_load((ROOT / ".github/workflows/k8s-deploy.yml").read_text())["jobs"]["deploy"]["steps"]
+    wait = next(s for s in steps if "imagetools inspect" in s.get("run", ""))
+    assert '"$WEB_IMAGE"' in wait["run"] and "exit 1" in wait["run"]
+    login = next(i for i, s in enumerate(steps) if str(s.get("uses", "")).startswith("docker/login-action@"))
+    assert login < steps.index(wait)
+
+
+def test_no_plan_file_leaves_the_runner():
+    """A plan file holds every attribute in clear; artifacts are readable with repository read
+    access. Plan and apply run in one job, nothing named tfplan is uploaded."""
+    workflow = yaml.safe_load((ROOT / ".github/workflows/k8s-terraform.yml").read_text())
+    for name, job in workflow["jobs"].items():
+        runs = "\n".join(s.get("run", "") for s in job["steps"])
+        for step in job["steps"]:
+            if str(step.get("uses", "")).startswith(
+                ("actions/upload-artifact@", "actions/download-artifact@")
+            ):
+                assert "tfplan" not in str(step.get("with")), name
+        if "apply" in runs:
+            assert "-out=tfplan" in runs and runs.index("-out=tfplan") < runs.index(" apply ")
+            assert job.get("environment") == "production"
+    assert not any("needs" in job for job in workflow["jobs"].values())

@@ -1,4 +1,5 @@
-"""A real items service (gunicorn + the Flask app) on a free loopback port, on a real Redis."""
+"""A real items service (its container entrypoint: granian + the Flask app) on a free loopback port,
+on a real Redis."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from tests.conftest import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB_DIR = ROOT / "services" / "web"
-GUNICORN = Path(sys.executable).parent / "gunicorn"
 
 
 @dataclass
@@ -31,7 +31,7 @@ class ItemsServer:
 def items_server(
     _redis_server_session: RedisServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ItemsServer]:
-    """gunicorn with services/web/gunicorn.conf.py (1 worker, 4 threads) on 127.0.0.1:<free>."""
+    """`python -m items_service.server` (1 worker, 4 threads) on 127.0.0.1:<free>."""
     if not (WEB_DIR / "items_service" / "app.py").exists():
         pytest.fail("services/web/items_service/app.py is missing", pytrace=False)
     redis = _redis_server_session
@@ -49,13 +49,15 @@ def items_server(
         "WEB_WORKERS": "1",
         "WEB_THREADS": "4",
         "LOG_LEVEL": "WARNING",
-        "GUNICORN_LOG_LEVEL": "warning",
         "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
+        "DRAIN_MARKER": str(workdir / "draining"),
+        "WEB_DRAIN_SECONDS": "0",
+        "WEB_HOST": "127.0.0.1",
+        "WEB_PORT": str(port),
     }
-    log = (workdir / "gunicorn.log").open("wb")
+    log = (workdir / "server.log").open("wb")
     proc = subprocess.Popen(
-        [str(GUNICORN), "-c", "gunicorn.conf.py", "-b", f"127.0.0.1:{port}", "--worker-tmp-dir", str(workdir),
-         "items_service.app:create_app()"],
+        [sys.executable, "-m", "items_service.server"],
         cwd=WEB_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -63,7 +65,7 @@ def items_server(
         deadline = time.monotonic() + 20
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"gunicorn exited with {proc.returncode}: see {workdir / 'gunicorn.log'}")
+                pytest.fail(f"items service exited with {proc.returncode}: see {workdir / 'server.log'}")
             try:
                 if requests.get(url + "/livez", timeout=1).status_code == 200:
                     break

@@ -1,4 +1,4 @@
-"""Short real Locust runs against a real gunicorn items service (and against dead ports)."""
+"""Short real Locust runs against a real items service (and against dead ports)."""
 
 from __future__ import annotations
 

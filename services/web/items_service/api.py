@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from items_service.errors import Conflict, NotFound
@@ -17,6 +17,7 @@ from items_service.validation import (
     parse_idempotency_key,
     parse_json_body,
     parse_limit,
+    parse_proxy_request_id,
     validate_new_item,
 )
 
@@ -24,9 +25,9 @@ bp = Blueprint("items", __name__)
 
 
 def _item_response(item: Item, status: int) -> Response:
-    response = jsonify(item.to_dict())
-    response.status_code = status
-    response.headers["Location"] = url_for("items.get_item", item_id=item.id)
+    # By hand, not jsonify + url_for: the same bytes at a fraction of the cost (ids are hex).
+    response = Response(item.to_json(), status=status, mimetype="application/json")
+    response.headers["Location"] = f"/items/{item.id}"
     return response
 
 
@@ -35,12 +36,17 @@ def create_item() -> Response:
     rt = runtime()
     # Header first: a bad key is a 400 whatever the body.
     key = parse_idempotency_key(request.headers.get("Idempotency-Key"))
+    # The proxy's per-request id: the implicit key of a keyless POST, so that the proxy's own
+    # retries of it (same id on every attempt) never store it twice.
+    request_key = None
+    if key is None and rt.settings.proxy_request_id_header:
+        request_key = parse_proxy_request_id(request.headers.get(rt.settings.proxy_request_id_header))
     raw = request.get_data(cache=False)  # at most max_body_bytes + 1 (MAX_CONTENT_LENGTH)
     if len(raw) > rt.settings.max_body_bytes:
         raise RequestEntityTooLarge()
     payload: Any = parse_json_body(raw)
     name = validate_new_item(payload)
-    result = rt.store.create(name, key)
+    result = rt.store.create(name, key, request_key=request_key)
     if result.created:
         rt.metrics.item_created()
         return _item_response(result.item, 201)
@@ -61,10 +67,12 @@ def list_items() -> Response:
     limit = parse_limit(request.args.get("limit"))
     after = decode_cursor(request.args.get("cursor"))
     page = rt.store.list_page(limit, after)
-    response = jsonify([item.to_dict() for item in page.items])
+    # The stored JSON goes out as it is: parsing and re-serialising 50 items was a tenth of a GET.
+    response = Response(page.to_json(), mimetype="application/json")
     if page.next_after is not None:
-        next_url = url_for("items.list_items", limit=limit, cursor=encode_cursor(page.next_after))
-        response.headers["Link"] = f'<{next_url}>; rel="next"'
+        # Built by hand: url_for costs more than the rest of the header handling together.
+        cursor = encode_cursor(page.next_after)
+        response.headers["Link"] = f'</items?limit={limit}&cursor={cursor}>; rel="next"'
     return response
 
 

@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
     )
     app.extensions[EXTENSION_KEY] = Runtime(settings=settings, store=store, metrics=metrics)
 
-    install_request_hooks(app, metrics, settings.replica, settings.zone)
+    install_request_hooks(app, metrics, settings.replica, settings.zone, settings.proxy_request_id_header)
     register_error_handlers(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(probes.bp)

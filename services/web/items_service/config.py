@@ -16,6 +16,9 @@ DEFAULT_PAGE_LIMIT = 50
 MAX_PAGE_LIMIT = 500
 IDEMPOTENCY_KEY_MAX_LENGTH = 128
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
+# Header in which the proxy stamps each request with a fresh id before its retry middleware
+# (services/config/traefik/dynamic.yml): the implicit Idempotency-Key of a keyless POST.
+PROXY_REQUEST_ID_HEADER = "X-Proxy-Request-Id"
 
 
 def drain_marker(env: Mapping[str, str] | None = None) -> str | None:
@@ -41,7 +44,7 @@ def default_zone(env: Mapping[str, str] | None = None) -> str:
     return env.get("ZONE") or "unknown"
 
 
-def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -54,7 +57,7 @@ def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float)
     return value
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
+def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -86,6 +89,8 @@ class Settings:
     multiproc_dir: str | None = None
     idempotency_ttl_seconds: int = IDEMPOTENCY_TTL_SECONDS
     max_body_bytes: int = MAX_BODY_BYTES
+    # "" turns implicit keys off (a deployment whose proxy does not stamp requests).
+    proxy_request_id_header: str = PROXY_REQUEST_ID_HEADER
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -95,17 +100,18 @@ class Settings:
             raise ConfigError(f"LOG_LEVEL={log_level!r} is not a logging level")
         return cls(
             redis_host=env.get("REDIS_HOST") or "localhost",
-            redis_port=_int(env, "REDIS_PORT", 6379, minimum=1, maximum=65535),
+            redis_port=env_int(env, "REDIS_PORT", 6379, minimum=1, maximum=65535),
             redis_password=env.get("REDIS_PASSWORD") or None,
-            redis_db=_int(env, "REDIS_DB", 0, minimum=0, maximum=15),
-            redis_connect_timeout=_float(env, "REDIS_CONNECT_TIMEOUT", 0.25, minimum=0.01),
-            redis_socket_timeout=_float(env, "REDIS_SOCKET_TIMEOUT", 1.0, minimum=0.01),
-            redis_max_connections=_int(env, "REDIS_MAX_CONNECTIONS", 64, minimum=1, maximum=10_000),
+            redis_db=env_int(env, "REDIS_DB", 0, minimum=0, maximum=15),
+            redis_connect_timeout=env_float(env, "REDIS_CONNECT_TIMEOUT", 0.25, minimum=0.01),
+            redis_socket_timeout=env_float(env, "REDIS_SOCKET_TIMEOUT", 1.0, minimum=0.01),
+            redis_max_connections=env_int(env, "REDIS_MAX_CONNECTIONS", 64, minimum=1, maximum=10_000),
             replica=default_replica(env),
             zone=default_zone(env),
             log_level=log_level,
             multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
-            idempotency_ttl_seconds=_int(
+            idempotency_ttl_seconds=env_int(
                 env, "IDEMPOTENCY_TTL_SECONDS", IDEMPOTENCY_TTL_SECONDS, minimum=1, maximum=30 * 86400
             ),
+            proxy_request_id_header=env.get("PROXY_REQUEST_ID_HEADER", PROXY_REQUEST_ID_HEADER).strip(),
         )

@@ -8,6 +8,7 @@ the metrics live in a per-app registry, so several apps can coexist in one proce
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -105,30 +106,52 @@ class Metrics:
             _COMMON,
             registry=reg,
         )
+        self._by_route: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._by_status: dict[tuple[str, str, int], Any] = {}
         # Materialise the label-less-but-for-replica/zone series at 0.
-        self.created.labels(replica, zone)
-        self.replays.labels(replica, zone)
+        self._created = self.created.labels(replica, zone)
+        self._replays = self.replays.labels(replica, zone)
         for operation in REDIS_OPERATIONS:
             self.redis_errors.labels(operation, replica, zone)
 
     # Recording helpers -------------------------------------------------------------------------
 
+    # labels() takes a lock and builds a key on every call: the per-request series are looked up
+    # once per (method, route[, status]) and kept. Both are bounded (routes are URL rules).
+
+    def _route_series(self, method: str, route: str) -> tuple[Any, Any]:
+        key = (method, route)
+        series = self._by_route.get(key)
+        if series is None:
+            series = (
+                self.in_progress.labels(method, route, self.replica, self.zone),
+                self.duration.labels(method, route, self.replica, self.zone),
+            )
+            self._by_route[key] = series
+        return series
+
     def request_started(self, method: str, route: str) -> None:
-        self.in_progress.labels(method, route, self.replica, self.zone).inc()
+        self._route_series(method, route)[0].inc()
 
     def request_finished(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.in_progress.labels(method, route, self.replica, self.zone).dec()
-        self.requests.labels(method, route, str(status), self.replica, self.zone).inc()
-        self.duration.labels(method, route, self.replica, self.zone).observe(seconds)
+        in_progress, duration = self._route_series(method, route)
+        in_progress.dec()
+        key = (method, route, status)
+        counter = self._by_status.get(key)
+        if counter is None:
+            counter = self.requests.labels(method, route, str(status), self.replica, self.zone)
+            self._by_status[key] = counter
+        counter.inc()
+        duration.observe(seconds)
 
     def redis_error(self, operation: str, _exc: BaseException | None = None) -> None:
         self.redis_errors.labels(operation, self.replica, self.zone).inc()
 
     def item_created(self) -> None:
-        self.created.labels(self.replica, self.zone).inc()
+        self._created.inc()
 
     def idempotent_replay(self) -> None:
-        self.replays.labels(self.replica, self.zone).inc()
+        self._replays.inc()
 
     # Exposition -----------------------------------------------------------------------------------
 

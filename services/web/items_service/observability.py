@@ -10,7 +10,7 @@ from flask import Flask, Request, Response, g, request
 
 from items_service.logs import ACCESS_LOGGER
 from items_service.metrics import Metrics
-from items_service.validation import sane_request_id
+from items_service.validation import parse_proxy_request_id, sane_request_id
 
 UNMATCHED_ROUTE = "unmatched"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -38,47 +38,69 @@ def access_log_level(route: str, status: int) -> int:
     return logging.INFO
 
 
-def install_request_hooks(app: Flask, metrics: Metrics, replica: str, zone: str) -> None:
+def install_request_hooks(
+    app: Flask, metrics: Metrics, replica: str, zone: str, proxy_request_id_header: str = ""
+) -> None:
+    """Request id, replica headers, metrics and the access line around every request.
+
+    The request id is the client's X-Request-ID when it looks like one, else the proxy's
+    per-request id (the same on every retry of the request, so a retried request's lines share
+    it across replicas), else a new one. The context objects are fetched once per hook: every
+    access through Flask's proxies (`request`, `g`) costs a lookup, and these run on every request.
+    """
+    proxy_header = proxy_request_id_header or None
+
     @app.before_request
     def _start() -> None:
-        g.request_started = time.perf_counter()
-        g.request_id = sane_request_id(request.headers.get("X-Request-ID")) or uuid.uuid4().hex
-        g.route = route_label(request)
-        g.method = method_label(request.method)
-        metrics.request_started(g.method, g.route)
-        g.in_progress = True
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        ctx = g._get_current_object()  # type: ignore[attr-defined]
+        headers = req.headers
+        ctx.request_started = time.perf_counter()
+        ctx.request_id = (
+            sane_request_id(headers.get("X-Request-ID"))
+            or (proxy_header and parse_proxy_request_id(headers.get(proxy_header)))
+            or uuid.uuid4().hex
+        )
+        ctx.route = route_label(req)
+        ctx.method = method_label(req.method)
+        metrics.request_started(ctx.method, ctx.route)
+        ctx.in_progress = True
 
     @app.after_request
     def _headers(response: Response) -> Response:
-        response.headers["X-Served-By"] = replica
-        response.headers["X-Zone"] = zone
-        response.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
-        g.status = response.status_code
+        ctx = g._get_current_object()  # type: ignore[attr-defined]
+        headers = response.headers
+        headers["X-Served-By"] = replica
+        headers["X-Zone"] = zone
+        headers["X-Request-ID"] = ctx.get("request_id") or uuid.uuid4().hex
+        ctx.status = response.status_code
         return response
 
     @app.teardown_request
     def _finish(exc: BaseException | None) -> None:
-        if not g.pop("in_progress", False):
+        ctx = g._get_current_object()  # type: ignore[attr-defined]
+        if not ctx.pop("in_progress", False):
             return
-        seconds = time.perf_counter() - g.request_started
-        status: int = g.get("status", 500)
-        metrics.request_finished(g.method, g.route, status, seconds)
-        level = access_log_level(g.route, status)
+        seconds = time.perf_counter() - ctx.request_started
+        status: int = ctx.get("status", 500)
+        metrics.request_finished(ctx.method, ctx.route, status, seconds)
+        level = access_log_level(ctx.route, status)
         if access_log.isEnabledFor(level):
+            req = request._get_current_object()  # type: ignore[attr-defined]
             access_log.log(
                 level,
                 "%s %s %s",
-                request.method,
-                request.path,
+                req.method,
+                req.path,
                 status,
                 extra={
                     "fields": {
-                        "method": request.method,
-                        "route": g.route,
-                        "path": request.path,
+                        "method": req.method,
+                        "route": ctx.route,
+                        "path": req.path,
                         "status": status,
                         "duration_ms": round(seconds * 1000, 3),
-                        "request_id": g.request_id,
+                        "request_id": ctx.request_id,
                     }
                 },
             )

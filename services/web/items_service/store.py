@@ -2,11 +2,20 @@
 
 Keys (docs/architecture.md): ``items:seq`` (INCR counter), ``items:data`` (hash id -> item JSON),
 ``items:by_seq`` (sorted set id scored by sequence: newest = highest score) and
-``items:idem:<key>`` (item id, expires after 24 h).
+``items:idem:<key>`` (item id, expires after 24 h) and ``items:req:<proxy request id>`` (item id,
+expires after 10 minutes: the implicit key of a keyless POST, see below).
 
 A create is ONE Lua script: the idempotency key is checked first, then item, index entry and
 idempotency record are written together. With separate writes a replica killed in between leaves
 an item without its key, and the proxy's retry of the same request stores it a second time.
+
+Keyless POSTs are exactly-once too: the proxy stamps every request with a fresh random id
+(X-Proxy-Request-Id, services/config/traefik) *before* its retry middleware, so every attempt of one
+client request carries the same id and a replayed attempt finds the first attempt's record. A
+client's own Idempotency-Key always wins over it.
+
+A listing is ONE Lua script as well (ZRANGE + HMGET server-side): one round trip, and the stored
+JSON strings go to the client as they are, never parsed and serialised again.
 """
 
 from __future__ import annotations
@@ -30,6 +39,10 @@ SEQ_KEY = "items:seq"
 DATA_KEY = "items:data"
 INDEX_KEY = "items:by_seq"
 IDEMPOTENCY_PREFIX = "items:idem:"
+REQUEST_KEY_PREFIX = "items:req:"
+# A proxy retry happens within seconds of the first attempt; 10 minutes is ample and keeps the
+# per-request records from piling up (one per keyless POST).
+REQUEST_KEY_TTL_SECONDS = 600
 
 # KEYS: seq, data, index[, idempotency]; ARGV: id, item JSON, idempotency TTL (s).
 # Returns {1, item JSON} when it stored the item, {0, existing item JSON} for a replay.
@@ -51,6 +64,36 @@ if #KEYS == 4 then
   redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[3])
 end
 return {1, ARGV[2]}
+"""
+
+# KEYS: index, data; ARGV: upper score bound ("+inf" or "(<seq>"), limit.
+# Returns {item JSON..., next_after}: next_after is the last returned item's sequence number when
+# older items exist, else "" (a Lua nil would end the reply array early).
+LIST_PAGE_LUA = """#!lua flags=no-writes
+local entries = redis.call('ZRANGE', KEYS[1], ARGV[1], '-inf', 'BYSCORE', 'REV',
+  'LIMIT', 0, tonumber(ARGV[2]) + 1, 'WITHSCORES')
+local limit = tonumber(ARGV[2])
+local ids = {}
+local last = ''
+for i = 1, math.min(#entries / 2, limit) do
+  ids[i] = entries[2 * i - 1]
+  last = entries[2 * i]
+end
+local out = {}
+if #ids > 0 then
+  local raws = redis.call('HMGET', KEYS[2], unpack(ids))
+  for i = 1, #ids do
+    if raws[i] then
+      out[#out + 1] = raws[i]
+    end
+  end
+end
+if #entries / 2 > limit then
+  out[#out + 1] = last
+else
+  out[#out + 1] = ''
+end
+return out
 """
 
 
@@ -80,9 +123,18 @@ class CreateResult:
 
 @dataclass(frozen=True)
 class Page:
-    items: list[Item]
+    # The stored item JSON strings, newest first (served as they are).
+    raws: list[str]
     # Sequence number of the last item returned when there are older items, else None.
     next_after: int | None
+
+    @property
+    def items(self) -> list[Item]:
+        return [Item.from_json(raw) for raw in self.raws]
+
+    def to_json(self) -> str:
+        """The page as a JSON array; the stored strings are compact JSON objects already."""
+        return "[" + ",".join(self.raws) + "]"
 
 
 class StoreUnavailable(Exception):
@@ -137,6 +189,7 @@ class ItemStore:
         self.idempotency_ttl_seconds = idempotency_ttl_seconds
         self._on_error = on_error
         self._create_script = client.register_script(CREATE_ITEM_LUA)
+        self._list_script = client.register_script(LIST_PAGE_LUA)
 
     @contextmanager
     def _operation(self, name: str) -> Iterator[None]:
@@ -147,15 +200,23 @@ class ItemStore:
                 self._on_error(name, exc)
             raise StoreUnavailable(name, exc) from exc
 
-    def create(self, name: str, idempotency_key: str | None = None) -> CreateResult:
+    def create(
+        self, name: str, idempotency_key: str | None = None, *, request_key: str | None = None
+    ) -> CreateResult:
+        """Store a new item, or return the one an earlier attempt stored under the same key.
+
+        `idempotency_key` is the client's; `request_key` the proxy's per-request id, used only when
+        the client sent no key (it makes the proxy's own retries of a keyless POST safe)."""
         item = Item(id=new_item_id(), name=name, created_at=utc_now_iso())
         keys = [SEQ_KEY, DATA_KEY, INDEX_KEY]
+        ttl = self.idempotency_ttl_seconds
         if idempotency_key is not None:
             keys.append(IDEMPOTENCY_PREFIX + idempotency_key)
+        elif request_key is not None:
+            keys.append(REQUEST_KEY_PREFIX + request_key)
+            ttl = min(ttl, REQUEST_KEY_TTL_SECONDS)
         with self._operation("create"):
-            stored, raw = self._create_script(
-                keys=keys, args=[item.id, item.to_json(), self.idempotency_ttl_seconds]
-            )
+            stored, raw = self._create_script(keys=keys, args=[item.id, item.to_json(), ttl])
         if int(stored) == 1:
             return CreateResult(item=item, created=True)
         return CreateResult(item=Item.from_json(raw), created=False)
@@ -166,18 +227,14 @@ class ItemStore:
         return None if raw is None else Item.from_json(str(raw))
 
     def list_page(self, limit: int, after_seq: int | None = None) -> Page:
-        """Newest first; ``after_seq`` resumes below that sequence number. Two commands whatever
-        the number of stored items: ZRANGE BYSCORE REV LIMIT (limit + 1) and one HMGET."""
+        """Newest first; ``after_seq`` resumes below that sequence number. One script whatever the
+        number of stored items: ZRANGE BYSCORE REV LIMIT (limit + 1) and one HMGET, server-side."""
         upper = "+inf" if after_seq is None else f"({after_seq}"
         with self._operation("list"):
-            entries: Any = self.client.zrange(
-                INDEX_KEY, upper, "-inf", desc=True, byscore=True, offset=0, num=limit + 1, withscores=True
-            )
-            page = entries[:limit]
-            raws: list[Any] = self.client.hmget(DATA_KEY, [member for member, _ in page]) if page else []
-        items = [Item.from_json(str(raw)) for raw in raws if raw is not None]
-        next_after = int(page[-1][1]) if len(entries) > limit else None
-        return Page(items=items, next_after=next_after)
+            reply: Any = self._list_script(keys=[INDEX_KEY, DATA_KEY], args=[upper, limit])
+        *raws, last = reply
+        # Scores are integers (INCR); Redis returns them as their shortest decimal form.
+        return Page(raws=[str(raw) for raw in raws], next_after=int(float(last)) if last else None)
 
     def ping(self) -> None:
         with self._operation("ping"):

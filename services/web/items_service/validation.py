@@ -21,6 +21,8 @@ ITEM_ID_RE = re.compile(r"[0-9a-f]{32}")
 _IDEMPOTENCY_KEY_RE = re.compile(rf"[\x20-\x7e]{{1,{IDEMPOTENCY_KEY_MAX_LENGTH}}}")
 # Incoming X-Request-ID values echoed back (and logged) only when they look like an id.
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}")
+# The proxy's per-request id (services/config/traefik/plugins-local): 32 lowercase hex digits.
+_PROXY_REQUEST_ID_RE = re.compile(r"[0-9a-f]{32}")
 _CURSOR_RE = re.compile(r"v1:([1-9][0-9]{0,17})")
 _LIMIT_RE = re.compile(r"[0-9]{1,6}")
 
@@ -63,6 +65,15 @@ def parse_idempotency_key(value: str | None) -> str | None:
             f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters",
         )
     return value
+
+
+def parse_proxy_request_id(value: str | None) -> str | None:
+    """The proxy's request id when it has the proxy's format, else None (never an error: a client
+    cannot set it through the proxy, which overwrites it, and a malformed one only means no
+    implicit key)."""
+    if value is not None and _PROXY_REQUEST_ID_RE.fullmatch(value):
+        return value
+    return None
 
 
 def parse_limit(value: str | None) -> int:

@@ -1,7 +1,8 @@
-"""The real thing: gunicorn + gunicorn.conf.py (2 gthread workers) against the real redis-server.
+"""The real thing: the replica's PID 1 (items_service.server: granian with 2 workers under the
+drain supervisor) against the real redis-server.
 
 Checks /metrics aggregation across workers (prometheus_client multiprocess files), JSON-only
-logs, and that SIGTERM lets an in-flight request finish (graceful drain).
+logs, and that SIGTERM first fails readiness, then lets an in-flight request finish (graceful drain).
 """
 
 from __future__ import annotations
@@ -33,11 +34,11 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[3]
 WEB_DIR = REPO / "services" / "web"
-GUNICORN = REPO / ".venv" / "bin" / "gunicorn"
+PYTHON = REPO / ".venv" / "bin" / "python"
 
 
 @dataclass
-class Gunicorn:
+class Server:
     process: subprocess.Popen[bytes]
     port: int
     metrics_dir: Path
@@ -50,7 +51,7 @@ class Gunicorn:
         body: dict[str, Any] | None = None,
         timeout: float = 10.0,
         headers: dict[str, str] | None = None,
-    ) -> tuple[int, dict[str, str], bytes]:
+    ) -> tuple[int, http.client.HTTPMessage, bytes]:
         """One request on a fresh connection (so requests spread over the workers)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
@@ -58,7 +59,8 @@ class Gunicorn:
             all_headers = {"Connection": "close", "Content-Type": "application/json", **(headers or {})}
             conn.request(method, path, body=payload, headers=all_headers)
             response = conn.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
+            # HTTPMessage: header names are case-insensitive (granian sends them lower-case).
+            return response.status, response.msg, response.read()
         finally:
             conn.close()
 
@@ -75,20 +77,18 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_gunicorn(
-    redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Gunicorn]:
-    """A real gunicorn with gunicorn.conf.py on a free loopback port, killed at exit if still up."""
-    if not GUNICORN.exists():
-        pytest.fail(f"{GUNICORN} missing: `make install`", pytrace=False)
+def running_server(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The replica's real entrypoint on a free loopback port, killed at exit if still up."""
+    if not PYTHON.exists():
+        pytest.fail(f"{PYTHON} missing: `make install`", pytrace=False)
     redis_server.resume()
     redis_server.start()
     redis_server.flushall()
-    tmp = tmp_path_factory.mktemp("gunicorn")
+    tmp = tmp_path_factory.mktemp("server")
     metrics_dir = tmp / "metrics"
     metrics_dir.mkdir()
-    (metrics_dir / "counter_1.db").write_bytes(b"stale file of a previous run")  # on_starting wipes it
-    log_path = tmp / "gunicorn.log"
+    (metrics_dir / "counter_1.db").write_bytes(b"stale file of a previous run")  # the supervisor wipes it
+    log_path = tmp / "server.log"
     port = _free_port()
     env = {
         **os.environ,
@@ -103,24 +103,19 @@ def running_gunicorn(
         "WEB_THREADS": "4",
         "WEB_DRAIN_SECONDS": "1.5",
         "DRAIN_MARKER": str(tmp / "draining"),
+        "WEB_HOST": "127.0.0.1",
+        "WEB_PORT": str(port),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [
-                str(GUNICORN),
-                "-c",
-                "gunicorn.conf.py",
-                "-b",
-                f"127.0.0.1:{port}",
-                "items_service.app:create_app()",
-            ],
+            [str(PYTHON), "-m", "items_service.server"],
             cwd=WEB_DIR,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = Gunicorn(process=process, port=port, metrics_dir=metrics_dir, log_path=log_path)
+    server = Server(process=process, port=port, metrics_dir=metrics_dir, log_path=log_path)
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -145,19 +140,17 @@ def running_gunicorn(
 
 
 @pytest.fixture(scope="module")
-def gunicorn(
-    _redis_server_session: RedisServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Gunicorn]:
-    with running_gunicorn(_redis_server_session, tmp_path_factory) as server:
+def server(_redis_server_session: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running_server(_redis_server_session, tmp_path_factory) as server:
         yield server
 
 
 @pytest.fixture
-def own_gunicorn(
+def own_server(
     _redis_server_session: RedisServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Gunicorn]:
-    """A gunicorn of the test's own, for tests that stop it."""
-    with running_gunicorn(_redis_server_session, tmp_path_factory) as server:
+) -> Iterator[Server]:
+    """A server of the test's own, for tests that stop it."""
+    with running_server(_redis_server_session, tmp_path_factory) as server:
         yield server
 
 
@@ -180,27 +173,27 @@ def _per_worker_created(metrics_dir: Path) -> dict[str, float]:
     return result
 
 
-def test_stale_metric_files_are_wiped_at_start(gunicorn: Gunicorn) -> None:
-    assert not (gunicorn.metrics_dir / "counter_1.db").exists()
-    assert gunicorn.request("GET", "/metrics")[0] == 200
+def test_stale_metric_files_are_wiped_at_start(server: Server) -> None:
+    assert not (server.metrics_dir / "counter_1.db").exists()
+    assert server.request("GET", "/metrics")[0] == 200
 
 
-def test_metrics_aggregate_across_workers(gunicorn: Gunicorn) -> None:
+def test_metrics_aggregate_across_workers(server: Server) -> None:
     sent = 0
     per_worker: dict[str, float] = {}
     with ThreadPoolExecutor(max_workers=8) as pool:
         for _ in range(10):  # until both workers have served some (the kernel picks the acceptor)
             statuses = list(
-                pool.map(lambda i: gunicorn.request("POST", "/items", {"name": f"g{i}"})[0], range(40))
+                pool.map(lambda i: server.request("POST", "/items", {"name": f"g{i}"})[0], range(40))
             )
             assert statuses == [201] * 40
             sent += 40
-            per_worker = _per_worker_created(gunicorn.metrics_dir)
+            per_worker = _per_worker_created(server.metrics_dir)
             if len(per_worker) == 2 and all(v > 0 for v in per_worker.values()):
                 break
     assert len(per_worker) == 2 and all(v > 0 for v in per_worker.values()), per_worker
 
-    status, headers, body = gunicorn.request("GET", "/metrics")
+    status, headers, body = server.request("GET", "/metrics")
     assert status == 200
     assert headers["X-Served-By"] == "web-g"
     text = body.decode()
@@ -220,12 +213,12 @@ def test_metrics_aggregate_across_workers(gunicorn: Gunicorn) -> None:
     assert sum(s.value for s in in_progress if s.labels["route"] == "/items") == 0
 
 
-def _chunked_post(gunicorn: Gunicorn, size: int) -> tuple[int, dict[str, Any]]:
+def _chunked_post(server: Server, size: int) -> tuple[int, dict[str, Any]]:
     """POST /items with Transfer-Encoding: chunked (no Content-Length) and a JSON body of `size` bytes."""
     head = b'{"name": "chunked", "pad": "'
     body = head + b"y" * (size - len(head) - 2) + b'"}'
     assert len(body) == size
-    conn = http.client.HTTPConnection("127.0.0.1", gunicorn.port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
         chunks = (body[i : i + 1000] for i in range(0, len(body), 1000))
         conn.request(
@@ -237,53 +230,53 @@ def _chunked_post(gunicorn: Gunicorn, size: int) -> tuple[int, dict[str, Any]]:
         conn.close()
 
 
-def test_chunked_bodies_are_limited_to_16_kib_exactly(gunicorn: Gunicorn) -> None:
-    status, body = _chunked_post(gunicorn, 16384)
+def test_chunked_bodies_are_limited_to_16_kib_exactly(server: Server) -> None:
+    status, body = _chunked_post(server, 16384)
     assert (status, body["name"]) == (201, "chunked")
-    status, body = _chunked_post(gunicorn, 16385)
+    status, body = _chunked_post(server, 16385)
     assert (status, body["error"]) == (413, "payload too large")
-    status, body = _chunked_post(gunicorn, 100_000)
+    status, body = _chunked_post(server, 100_000)
     assert (status, body["error"]) == (413, "payload too large")
 
 
-def test_logs_are_json_lines_only(gunicorn: Gunicorn) -> None:
-    gunicorn.request("POST", "/items", {"name": "logged"}, headers={"X-Request-ID": "gunicorn-log-1"})
+def test_logs_are_json_lines_only(server: Server) -> None:
+    server.request("POST", "/items", {"name": "logged"}, headers={"X-Request-ID": "server-log-1"})
     time.sleep(0.2)
-    lines = gunicorn.log_lines()
+    lines = server.log_lines()
     parsed = [json.loads(line) for line in lines]  # fails on any plain-text line
     assert all(p["service"] == "items" and p["replica"] == "web-g" and p["zone"] == "g" for p in parsed)
     loggers = {p["logger"] for p in parsed}
-    assert {"gunicorn.error", "items_service.access", "items_service.app"} <= loggers
-    assert "gunicorn.access" not in loggers
-    assert any(p["message"].startswith("Booting worker") for p in parsed)
-    mine = [p for p in parsed if p.get("request_id") == "gunicorn-log-1"]
+    assert {"_granian", "items_service.access", "items_service.app"} <= loggers
+    assert "granian.access" not in loggers
+    assert any(p["message"].startswith("Spawning worker") for p in parsed)
+    mine = [p for p in parsed if p.get("request_id") == "server-log-1"]
     assert [(p["logger"], p["method"], p["route"], p["status"]) for p in mine] == [
         ("items_service.access", "POST", "/items", 201)
     ]
 
 
-def test_sigterm_drains_in_flight_requests(gunicorn: Gunicorn, _redis_server_session: RedisServer) -> None:
+def test_sigterm_drains_in_flight_requests(server: Server, _redis_server_session: RedisServer) -> None:
     redis_server = _redis_server_session
     result: dict[str, Any] = {}
 
     def slow_request() -> None:
         try:
-            status, _, body = gunicorn.request("GET", "/items?limit=1", timeout=15)
+            status, _, body = server.request("GET", "/items?limit=1", timeout=15)
             result.update(status=status, body=body, finished=time.monotonic())
         except Exception as exc:  # reported by the assertions below
             result["error"] = repr(exc)
 
-    assert gunicorn.request("POST", "/items", {"name": "drain"})[0] == 201
+    assert server.request("POST", "/items", {"name": "drain"})[0] == 201
     redis_server.pause()  # the request will block in Redis until resume()
     try:
         thread = threading.Thread(target=slow_request)
         thread.start()
         time.sleep(0.5)
         assert thread.is_alive(), result
-        gunicorn.process.send_signal(signal.SIGTERM)
+        server.process.send_signal(signal.SIGTERM)
         sigterm_at = time.monotonic()
         time.sleep(1.0)
-        assert gunicorn.process.poll() is None  # still draining
+        assert server.process.poll() is None  # still draining
         assert thread.is_alive(), result
     finally:
         redis_server.resume()
@@ -291,26 +284,26 @@ def test_sigterm_drains_in_flight_requests(gunicorn: Gunicorn, _redis_server_ses
     assert result.get("status") == 200, result
     assert [item["name"] for item in json.loads(result["body"])] == ["drain"]
     assert result["finished"] > sigterm_at + 1.0
-    assert gunicorn.process.wait(timeout=12) == 0
-    messages = [json.loads(line)["message"] for line in gunicorn.log_lines()]
-    assert "Handling signal: term" in messages
-    assert "Shutting down: Master" in messages
+    assert server.process.wait(timeout=12) == 0
+    messages = [json.loads(line)["message"] for line in server.log_lines()]
+    assert any(m.startswith("draining for 1.5 s") for m in messages), messages
+    assert "stopped (granian status 0)" in messages, messages
 
 
-def test_sigterm_first_fails_readiness_while_still_serving(own_gunicorn: Gunicorn) -> None:
-    gunicorn = own_gunicorn
-    assert gunicorn.request("GET", "/readyz")[0] == 200
-    gunicorn.process.send_signal(signal.SIGTERM)
+def test_sigterm_first_fails_readiness_while_still_serving(own_server: Server) -> None:
+    server = own_server
+    assert server.request("GET", "/readyz")[0] == 200
+    server.process.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + 1.0
-    while gunicorn.request("GET", "/readyz")[0] != 503:
+    while server.request("GET", "/readyz")[0] != 503:
         assert time.monotonic() < deadline, "readiness did not fail after SIGTERM"
         time.sleep(0.05)
-    status, _, body = gunicorn.request("GET", "/readyz")
+    status, _, body = server.request("GET", "/readyz")
     assert (status, json.loads(body)["status"]) == (503, "draining")
     # Draining: the proxy is told to stop routing, yet requests still succeed.
-    assert gunicorn.request("GET", "/livez")[0] == 200
-    assert gunicorn.request("POST", "/items", {"name": "during-drain"})[0] == 201
-    marker = gunicorn.metrics_dir.parent / "draining"
+    assert server.request("GET", "/livez")[0] == 200
+    assert server.request("POST", "/items", {"name": "during-drain"})[0] == 201
+    marker = server.metrics_dir.parent / "draining"
     assert marker.exists()
-    assert gunicorn.process.wait(timeout=15) == 0
-    assert not marker.exists(), "the drain marker outlived gunicorn"
+    assert server.process.wait(timeout=15) == 0
+    assert not marker.exists(), "the drain marker outlived the server"

@@ -1,0 +1,3 @@
+module github.com/srelab/requestid
+
+go 1.22

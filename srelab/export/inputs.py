@@ -49,6 +49,19 @@ class Inputs:
         except OSError as exc:
             raise LabError(f"cannot read {path} (a bind mount in compose): {exc.strerror}") from None
 
+    def read_tree(self, source: str) -> dict[str, str]:
+        """Every file under a bind-mounted directory (hidden ones too): relative POSIX path -> text."""
+        path = Path(source)
+        if not path.is_absolute():
+            path = self.base_dir / path
+        if not path.is_dir():
+            raise LabError(f"cannot read {path} (a bind mount in compose): not a directory")
+        return {
+            f.relative_to(path).as_posix(): self.read_source(str(f))
+            for f in sorted(path.rglob("*"))
+            if f.is_file()
+        }
+
 
 def parse_env_file(path: Path) -> dict[str, str]:
     values: dict[str, str] = {}

@@ -8,7 +8,9 @@ data (dicts and lists) handed to the jinja2 templates in k8s-export/templates/.
 
 from __future__ import annotations
 
+import copy
 import math
+import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,10 +86,32 @@ GRAFANA_SERVICE = "grafana"
 GRAFANA_PORT = 80
 GRAFANA_CONTAINER_PORT = 3000
 TRAEFIK_PORTS = {"web": 8000, "websecure": 8443, "metrics": 9100}
+# Traefik loads local plugins from ./plugins-local/src/<moduleName> relative to its working
+# directory (traefik v3.7 pkg/plugins/plugins.go localGoPath). The image sets no WORKDIR and the
+# chart's pod no workingDir, so that is / in compose and on the cluster alike.
+LOCAL_PLUGINS_DIR = "plugins-local"
+TRAEFIK_CHART_WORKDIR = "/"
+LOCAL_PLUGIN_FLAG = re.compile(r"--experimental\.localPlugins\.([A-Za-z0-9_-]+)\.moduleName=(\S+)", re.I)
+# ConfigMap data keys (the chart's inlinePlugin ConfigMap holds one plugin directory, flat) and
+# the size the API server accepts for one ConfigMap.
+CONFIGMAP_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
+CONFIGMAP_MAX_BYTES = 1024 * 1024
+# The header in which the items service reads the proxy's per-request id, its implicit
+# Idempotency-Key for a keyless POST (services/web/items_service/config.py PROXY_REQUEST_ID_HEADER;
+# the environment variable of the same name overrides it, "" turns implicit keys off).
+REQUEST_ID_ENV = "PROXY_REQUEST_ID_HEADER"
+REQUEST_ID_DEFAULT = "X-Proxy-Request-Id"
 
 
 # An HTTP path in a healthcheck command: a URL (urllib, wget, curl) or a raw "GET /path HTTP/1.x".
 HTTP_PATH = re.compile(r"(?:https?://[^/\s'\"]+|\bGET )(/[^\s'\"\\]*)")
+# The web replicas' liveness contract (compose/compose.yaml, x-web labels): no Docker healthcheck
+# runs it; it becomes the startupProbe and livenessProbe. A healthcheck, when one exists, is read
+# too; these labels win over it.
+LIVENESS_PATH_LABEL = "srelab.liveness.path"
+LIVENESS_START_LABEL = "srelab.liveness.start-period"
+# A compose/Go duration: "30s", "1m30s", "500ms".
+DURATION = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?(?:ns|us|ms|s|m|h))+")
 
 
 def duration_seconds(value: str | int | float | None, default: float = 0) -> float:
@@ -172,16 +196,24 @@ def prometheus_supported(tag: str) -> bool:
     return bool(match) and tuple(int(g) for g in match.groups()) >= OPERATOR_MIN_PROMETHEUS
 
 
-def host_path(svc: dict[str, Any], container_path: str) -> str | None:
-    """The bind-mount source behind a path inside a compose container (None when not mounted)."""
+def bind_mount(svc: dict[str, Any], container_path: str) -> dict[str, Any] | None:
+    """The bind mount that provides a path inside a compose container (None when not mounted)."""
     for vol in svc.get("volumes") or []:
         target = vol.get("target", "")
         if vol.get("type") == "bind" and (
-            container_path == target or container_path.startswith(target + "/")
+            container_path == target or container_path.startswith(target.rstrip("/") + "/")
         ):
-            relative = container_path[len(target) :].lstrip("/")
-            return vol["source"] + ("/" + relative if relative else "")
+            return vol
     return None
+
+
+def host_path(svc: dict[str, Any], container_path: str) -> str | None:
+    """The bind-mount source behind a path inside a compose container (None when not mounted)."""
+    vol = bind_mount(svc, container_path)
+    if vol is None:
+        return None
+    relative = container_path[len(vol["target"]) :].lstrip("/")
+    return vol["source"] + ("/" + relative if relative else "")
 
 
 @dataclass
@@ -258,17 +290,24 @@ class _Builder:
         ready_timeout = whole_seconds(
             self._traefik_label(labels, "loadbalancer.healthcheck.timeout", first_name, "5s")
         )
-        health = first.get("healthcheck") or {}
-        test = " ".join(str(p) for p in health.get("test") or [])
-        match = HTTP_PATH.search(test)
-        if not match:
-            raise LabError(f"{first_name}: compose healthcheck requests no HTTP path to reuse for liveness")
-        live_path = match.group(1)
-        if live_path == ready_path:
-            raise LabError(f"{first_name}: liveness ({live_path}) must differ from readiness ({ready_path})")
-        interval = whole_seconds(health.get("interval"), 30)
-        timeout = whole_seconds(health.get("timeout"), 30)
-        start = duration_seconds(health.get("start_period"), 0)
+        live_path, start = self._liveness(first_name, first, ready_path)
+        startup_failures = max(1, math.ceil(start / ready_every)) if start else 3
+        live = self.params.liveness
+        self.note(
+            "web",
+            "liveness.path",
+            f"startupProbe + livenessProbe GET {live_path}; livenessProbe every {live.period_seconds} s, "
+            f"timeout {live.timeout_seconds} s, restart after {live.failure_threshold} failures (params "
+            "liveness: a failed Kubernetes liveness probe restarts the container, so it is slower than "
+            f"Traefik's {ready_every} s readiness check)",
+        )
+        self.note(
+            "web",
+            "liveness.start",
+            f"startupProbe {startup_failures} x {ready_every} s (timeout {ready_timeout} s): period and "
+            "timeout of Traefik's healthcheck labels, so a started pod turns ready as soon as compose's "
+            f"proxy would take the replica; {start:g} s before liveness takes over",
+        )
 
         repo, tag = split_image(first["image"], first_name)
         image = f"{self.params.gcp.registry}/{repo.rsplit('/', 1)[-1]}:{tag}"
@@ -338,8 +377,11 @@ class _Builder:
         middlewares = [
             m.strip() for m in labels.get(self._router_key(labels, "middlewares"), "").split(",") if m.strip()
         ]
+        request_id_header = str(env_all.get(REQUEST_ID_ENV, REQUEST_ID_DEFAULT) or "").strip() or None
         return {
             "compose_services": list(webs),
+            # Header the items service takes a keyless POST's implicit key from (None: it takes none).
+            "request_id_header": request_id_header,
             # Probe and scrape paths: not routed from the load balancer.
             "internal_paths": sorted({ready_path, live_path, self.metrics_path}),
             "metrics_path": self.metrics_path,
@@ -354,11 +396,12 @@ class _Builder:
             "tmp": {"path": tmp_path, "size": tmp_size},
             "read_only": bool(first.get("read_only")),
             "probes": {
+                # Traefik's cadence: the startupProbe gates readiness, so a slow one delays it.
                 "startup": {
                     "path": live_path,
-                    "period": interval,
-                    "timeout": timeout,
-                    "failures": max(1, math.ceil(start / interval)) if start else 3,
+                    "period": ready_every,
+                    "timeout": ready_timeout,
+                    "failures": startup_failures,
                 },
                 "readiness": {
                     "path": ready_path,
@@ -368,9 +411,9 @@ class _Builder:
                 },
                 "liveness": {
                     "path": live_path,
-                    "period": self.params.liveness.period_seconds,
-                    "timeout": timeout,
-                    "failures": self.params.liveness.failure_threshold,
+                    "period": live.period_seconds,
+                    "timeout": live.timeout_seconds,
+                    "failures": live.failure_threshold,
                 },
             },
             "deployments": deployments,
@@ -378,6 +421,41 @@ class _Builder:
             "router_service": router_service,
             "middleware_refs": middlewares,
         }
+
+    def _liveness(self, name: str, svc: dict[str, Any], ready_path: str) -> tuple[str, float]:
+        """(liveness path, start period in s): the labels srelab.liveness.*, else what a compose
+        healthcheck requests. Only path and start period carry over: a healthcheck's interval,
+        timeout and retries are Docker's marking cadence, not a restart policy."""
+        labels = svc.get("labels") or {}
+        health = svc.get("healthcheck") or {}
+        if health.get("disable"):
+            health = {}
+        match = HTTP_PATH.search(" ".join(str(p) for p in health.get("test") or []))
+        live_path = labels.get(LIVENESS_PATH_LABEL) or (match.group(1) if match else None)
+        if not live_path:
+            raise LabError(
+                f"{name}: no liveness path: set the label {LIVENESS_PATH_LABEL} (or a compose "
+                "healthcheck that requests an HTTP path)"
+            )
+        if not live_path.startswith("/") or re.search(r"\s", live_path):
+            raise LabError(f"{name}: label {LIVENESS_PATH_LABEL}={live_path!r} is not an HTTP path")
+        if live_path == ready_path:
+            raise LabError(f"{name}: liveness ({live_path}) must differ from readiness ({ready_path})")
+        start_label = labels.get(LIVENESS_START_LABEL)
+        if start_label is not None and not DURATION.fullmatch(str(start_label)):
+            raise LabError(
+                f"{name}: label {LIVENESS_START_LABEL}={start_label!r} is not a duration (30s, 1m30s)"
+            )
+        start = duration_seconds(start_label if start_label is not None else health.get("start_period"), 0)
+        if health:
+            used = "path and start_period" if match else "start_period"
+            self.note(
+                "web",
+                "healthcheck",
+                f"{used} -> startupProbe/livenessProbe unless the labels srelab.liveness.* say "
+                "otherwise (they win); interval/timeout/retries are Docker's marking cadence, not used",
+            )
+        return live_path, start
 
     def _router_key(self, labels: dict[str, str], suffix: str) -> str:
         for key in labels:
@@ -690,14 +768,8 @@ class _Builder:
                 source = vol["source"] + ("/" + relative if relative else "")
                 dynamic = yaml.safe_load(self.inputs.read_source(source)) or {}
         defined = ((dynamic.get("http") or {}).get("middlewares")) or {}
-        middlewares = []
-        for ref in web["middleware_refs"]:
-            name, _, provider = ref.partition("@")
-            if provider not in ("", "file"):
-                raise LabError(f"web router middleware {ref!r}: only @file middlewares can be exported")
-            if name not in defined:
-                raise LabError(f"web router middleware {ref!r} is not defined in Traefik's dynamic config")
-            middlewares.append({"name": name, "spec": defined[name]})
+        local_plugins = self._local_plugins(svc)
+        middlewares = self._middlewares(web, defined, local_plugins)
         services = (dynamic.get("http") or {}).get("services") or {}
         router_service = web["router_service"].partition("@")[0]
         failover = (services.get(router_service) or {}).get("failover")
@@ -723,6 +795,7 @@ class _Builder:
         self._check_requests("traefik", requests, limits)
         return {
             "tag": tag,
+            "local_plugins": local_plugins,
             "failover": bool(failover),
             "failover_status": ["503"],
             "transport_args": transport_args,
@@ -730,6 +803,131 @@ class _Builder:
             "resources": {"requests": requests, "limits": limits},
             "dynamic_routers": sorted((dynamic.get("http") or {}).get("routers") or {}),
         }
+
+    def _middlewares(
+        self, web: dict[str, Any], defined: dict[str, Any], local_plugins: dict[str, dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The web router's middlewares in chain order, as Middleware specs.
+
+        A retry of non-idempotent methods is exported only behind a middleware that stamps the
+        request id the items service takes as a keyless POST's implicit key: without it a POST
+        the proxy retries after a replica died mid-request can be stored twice."""
+        header = web["request_id_header"]
+        stamped_by = None
+        out = []
+        for ref in web["middleware_refs"]:
+            name, _, provider = ref.partition("@")
+            if provider not in ("", "file"):
+                raise LabError(f"web router middleware {ref!r}: only @file middlewares can be exported")
+            if name not in defined:
+                raise LabError(f"web router middleware {ref!r} is not defined in Traefik's dynamic config")
+            spec = copy.deepcopy(defined[name])
+            plugin = spec.get("plugin")
+            if plugin is not None:
+                # Traefik v3.7 takes exactly one plugin per middleware (pkg/server/middleware/plugins.go).
+                if not isinstance(plugin, dict) or len(plugin) != 1:
+                    raise LabError(f"middleware {name}: `plugin` must name exactly one plugin")
+                ((plugin_name, conf),) = plugin.items()
+                if plugin_name not in local_plugins:
+                    raise LabError(
+                        f"middleware {name} uses plugin {plugin_name!r}, which compose's Traefik does not "
+                        f"load (no --experimental.localPlugins.{plugin_name}.moduleName)"
+                    )
+                stamps = str((conf or {}).get("header") or "")
+                if header and stamps.lower() == header.lower():
+                    stamped_by = name
+                    self.note(
+                        "traefik",
+                        f"middleware.{name}",
+                        f"Middleware {name} (plugin {plugin_name}) before the retry: every attempt of a "
+                        f"request carries the {header} it stamped, the items service's key for keyless POSTs",
+                    )
+            retry = spec.get("retry")
+            if isinstance(retry, dict) and retry.get("retryNonIdempotentMethod") and stamped_by is None:
+                spec["retry"] = {k: v for k, v in retry.items() if k != "retryNonIdempotentMethod"}
+                self.note(
+                    "traefik",
+                    f"middleware.{name}",
+                    f"retryNonIdempotentMethod not exported: no middleware before {name} stamps "
+                    f"{header or 'a request id the items service reads'}, so keyless POSTs are not "
+                    "retried on the cluster (a retried one could be stored twice)",
+                )
+            out.append({"name": name, "spec": spec})
+        return out
+
+    def _local_plugins(self, svc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """compose's --experimental.localPlugins.<name>.moduleName flags, each with the source files
+        Traefik loads for it, read from the bind mount that provides them to the container."""
+        plugins: dict[str, dict[str, Any]] = {}
+        workdir = svc.get("working_dir") or "/"
+        for arg in svc.get("command") or []:
+            text = str(arg)
+            if not text.lower().startswith("--experimental."):
+                continue
+            match = LOCAL_PLUGIN_FLAG.fullmatch(text)
+            if not match:
+                raise LabError(
+                    f"traefik: {text}: the export carries only --experimental.localPlugins.<name>.moduleName"
+                )
+            name, module = match.groups()
+            inside = posixpath.join(workdir, LOCAL_PLUGINS_DIR, "src", module)
+            mount = bind_mount(svc, inside)
+            source = host_path(svc, inside)
+            if mount is None or source is None:
+                raise LabError(
+                    f"traefik: local plugin {name}: {inside} is not in a bind mount; the export reads "
+                    "the plugin's source from there"
+                )
+            files = self.inputs.read_tree(source)
+            self._check_plugin_files(name, module, files)
+            mount_path = posixpath.join(TRAEFIK_CHART_WORKDIR, LOCAL_PLUGINS_DIR, "src", module)
+            plugins[name] = {
+                "module": module,
+                "mount_path": mount_path,
+                "files": files,
+                "checksum": _checksum("\0".join(f"{k}\0{v}" for k, v in sorted(files.items()))),
+            }
+            self.note(
+                "traefik",
+                f"volumes:{mount['target']}",
+                f"Helm values experimental.localPlugins.{name} (type inlinePlugin): the chart's ConfigMap "
+                f"traefik-local-plugin-{name} with {', '.join(sorted(files))}, mounted read-only at "
+                f"{mount_path}; pod annotation checksum/local-plugins restarts Traefik when they change",
+            )
+            self.note(
+                "traefik",
+                "command.localPlugins",
+                f"--experimental.localPlugins.{name}.moduleName={module} rendered by the chart "
+                f"(experimental.localPlugins.{name}.moduleName)",
+            )
+        return plugins
+
+    @staticmethod
+    def _check_plugin_files(name: str, module: str, files: dict[str, str]) -> None:
+        """What Traefik checks when it loads a local plugin (pkg/plugins/plugins.go
+        checkLocalPluginManifest), plus what one ConfigMap can hold."""
+        where = f"traefik: local plugin {name} ({LOCAL_PLUGINS_DIR}/src/{module})"
+        nested = sorted(f for f in files if "/" in f or not CONFIGMAP_KEY.fullmatch(f))
+        if nested:
+            raise LabError(
+                f"{where}: {', '.join(nested)}: the plugin's ConfigMap holds one flat directory "
+                "(no subdirectories such as vendor/)"
+            )
+        if sum(len(text.encode()) for text in files.values()) > CONFIGMAP_MAX_BYTES // 2:
+            raise LabError(f"{where}: the source is too large for a ConfigMap (keep it under 512 KiB)")
+        try:
+            manifest = yaml.safe_load(files.get(".traefik.yml") or "") or {}
+        except yaml.YAMLError:
+            raise LabError(f"{where}: .traefik.yml is not valid YAML") from None
+        if not isinstance(manifest, dict) or not manifest:
+            raise LabError(f"{where}: no .traefik.yml manifest")
+        problems = [k for k in ("displayName", "summary", "testData") if not manifest.get(k)]
+        if manifest.get("type") != "middleware":
+            problems.append("type middleware")
+        if not str(manifest.get("import") or "").startswith(module):
+            problems.append(f"import under {module}")
+        if problems:
+            raise LabError(f"{where}: .traefik.yml lacks {', '.join(problems)}")
 
     # --- NetworkPolicies -------------------------------------------------------------------
     def network_policies(self, web: dict[str, Any], redis: dict[str, Any]) -> list[dict[str, Any]]:
@@ -839,6 +1037,23 @@ class _Builder:
         }
         if traefik["transport_args"]:
             traefik_values["additionalArguments"] = traefik["transport_args"]
+        if traefik["local_plugins"]:
+            # inlinePlugin: the chart renders the ConfigMap, its volume and mount and the
+            # --experimental.localPlugins flag in the same release as the Deployment.
+            traefik_values["experimental"] = {
+                "localPlugins": {
+                    name: {
+                        "moduleName": plugin["module"],
+                        "mountPath": plugin["mount_path"],
+                        "type": "inlinePlugin",
+                        "source": plugin["files"],
+                    }
+                    for name, plugin in traefik["local_plugins"].items()
+                }
+            }
+            # Traefik reads plugins at start only, and the chart rolls no pod on a changed ConfigMap.
+            checksum = _checksum(" ".join(p["checksum"] for p in traefik["local_plugins"].values()))
+            traefik_values["deployment"]["podAnnotations"] = {"checksum/local-plugins": checksum}
         return {
             "traefik": traefik_values,
             "kube-prometheus-stack": {

@@ -90,11 +90,22 @@ class Autoscaling(_Strict):
 
 
 class Liveness(_Strict):
-    """Docker only marks a container unhealthy; a Kubernetes liveness failure restarts it, so the
-    compose healthcheck's 2 s x 2 would kill a replica that is merely slow under load."""
+    """Docker only marks a container unhealthy (and compose runs no healthcheck on the web
+    replicas at all); a Kubernetes liveness failure restarts it, so the livenessProbe is slower
+    and more forgiving than Traefik's 1 s readiness check, which would restart a replica that is
+    merely slow under load. `timeout_seconds` is the items pods' (Redis keeps its healthcheck's)."""
 
     period_seconds: int = Field(10, ge=1)
     failure_threshold: int = Field(3, ge=1)
+    timeout_seconds: int = Field(2, ge=1)
+
+    @model_validator(mode="after")
+    def _timeout(self) -> Liveness:
+        if self.timeout_seconds > self.period_seconds:
+            raise ValueError(
+                f"timeout_seconds ({self.timeout_seconds}) is above period_seconds ({self.period_seconds})"
+            )
+        return self
 
 
 class Pool(_Strict):

@@ -36,7 +36,13 @@ HELM_SECRET_KEYS = {NS_MONITORING: ["GRAFANA_ADMIN_PASSWORD", "GRAFANA_ADMIN_USE
 
 
 class _Dumper(yaml.SafeDumper):
-    pass
+    def analyze_scalar(self, scalar: str) -> Any:
+        """PyYAML double-quotes any text with a tab; YAML allows tabs inside a literal block, so
+        tab-indented source (a Go plugin file) stays readable as `|` unless it fails otherwise."""
+        analysis = super().analyze_scalar(scalar)
+        if "\t" in scalar and "\n" in scalar and not analysis.allow_block:
+            analysis.allow_block = super().analyze_scalar(scalar.replace("\t", " ")).allow_block
+        return analysis
 
 
 def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.Node:

@@ -11,7 +11,15 @@ from typing import Any
 
 from rich.table import Table
 
-from srelab.export.model import NS_BACKEND, NS_DATA, NS_INGRESS, NS_MONITORING, Context
+from srelab.export.model import (
+    LIVENESS_PATH_LABEL,
+    LIVENESS_START_LABEL,
+    NS_BACKEND,
+    NS_DATA,
+    NS_INGRESS,
+    NS_MONITORING,
+    Context,
+)
 
 MAPPED, REPLACED, DROPPED, NOT_EXPORTED, REVIEW = "mapped", "replaced", "dropped", "not exported", "review"
 
@@ -42,6 +50,7 @@ STAND_INS = {
     "es-setup": (NOT_EXPORTED, "ELK profile: logs go to Loki (and GKE Cloud Logging) instead"),
     "logstash": (NOT_EXPORTED, "ELK profile: logs go to Loki (and GKE Cloud Logging) instead"),
     "kibana": (NOT_EXPORTED, "ELK profile: Grafana Explore on Loki instead"),
+    "kibana-setup": (NOT_EXPORTED, "ELK profile: Grafana Explore on Loki instead"),
     "filebeat": (NOT_EXPORTED, "ELK profile: Alloy ships the logs instead"),
     "locust": (NOT_EXPORTED, "load generator: run `srelab load` against the LoadBalancer address"),
 }
@@ -137,10 +146,18 @@ def _web_rows(name: str, svc: dict[str, Any], ctx: Context) -> list[Row]:
                     key,
                     "traefik.* router/service labels",
                     f"IngressRoute items (GET -> backend-read, POST -> backend-write, host "
-                    f"{p.items_host}); health check path -> readinessProbe",
+                    f"{p.items_host}); healthcheck path/interval/timeout -> readinessProbe (the "
+                    "startupProbe's cadence too)",
                     REPLACED,
                 )
             )
+            # The liveness contract: one row per label, with what the builder made of it.
+            for label, note in (
+                (LIVENESS_PATH_LABEL, "liveness.path"),
+                (LIVENESS_START_LABEL, "liveness.start"),
+            ):
+                if label in value and note in notes:
+                    rows.append(Row(name, f"labels.{label}", _short(value[label]), notes[note], MAPPED))
             if "router.service" in notes:
                 rows.append(
                     Row(
@@ -154,24 +171,25 @@ def _web_rows(name: str, svc: dict[str, Any], ctx: Context) -> list[Row]:
             rows.append(
                 Row(
                     name,
-                    "labels.srelab.*",
+                    "labels.srelab.role/zone",
                     "srelab.role, srelab.zone",
                     "pod labels app.kubernetes.io/component, srelab.io/zone",
                     MAPPED,
                 )
             )
         elif key == "healthcheck":
-            rows.append(
-                Row(
-                    name,
-                    key,
-                    shown,
-                    f"startupProbe + livenessProbe {web['probes']['liveness']['path']} "
-                    f"(every {web['probes']['liveness']['period']} s: Kubernetes restarts, Docker "
-                    "only marks)",
-                    MAPPED,
+            # Without the liveness labels the healthcheck's path is the one used: say how.
+            labels = svc.get("labels") or {}
+            timing = [
+                notes[note]
+                for note, label in (
+                    ("liveness.path", LIVENESS_PATH_LABEL),
+                    ("liveness.start", LIVENESS_START_LABEL),
                 )
-            )
+                if note in notes and label not in labels
+            ]
+            what = "; ".join([notes.get("healthcheck", "startupProbe + livenessProbe"), *timing])
+            rows.append(Row(name, key, shown, what, MAPPED))
         elif key == "deploy":
             rows.append(
                 Row(
@@ -316,6 +334,7 @@ def _redis_rows(name: str, svc: dict[str, Any], ctx: Context) -> list[Row]:
 
 def _traefik_rows(name: str, svc: dict[str, Any], ctx: Context) -> list[Row]:
     t = ctx.values["traefik"]
+    notes = ctx.notes.get("traefik", {})
     rows = []
     for key, value in svc.items():
         if value in (None, [], {}, ""):
@@ -337,7 +356,8 @@ def _traefik_rows(name: str, svc: dict[str, Any], ctx: Context) -> list[Row]:
                         f"; {', '.join(t['transport_args'])} -> additionalArguments"
                         if t["transport_args"]
                         else ""
-                    ),
+                    )
+                    + (f"; {notes['command.localPlugins']}" if "command.localPlugins" in notes else ""),
                     REPLACED,
                 )
             )
@@ -365,14 +385,25 @@ def _traefik_rows(name: str, svc: dict[str, Any], ctx: Context) -> list[Row]:
                             DROPPED,
                         )
                     )
+                elif f"volumes:{target}" in notes:
+                    rows.append(
+                        Row(name, f"volumes:{target}", "local plugins", notes[f"volumes:{target}"], MAPPED)
+                    )
                 else:
+                    middleware_notes = [
+                        notes[f"middleware.{m['name']}"]
+                        for m in t["middlewares"]
+                        if f"middleware.{m['name']}" in notes
+                    ]
                     rows.append(
                         Row(
                             name,
                             f"volumes:{target}",
                             "dynamic config",
-                            f"Middleware {', '.join(m['name'] for m in t['middlewares']) or '-'}"
-                            f"; routers {', '.join(t['dynamic_routers']) or '-'} not exported",
+                            f"Middleware {', '.join(m['name'] for m in t['middlewares']) or '-'} "
+                            "(in the web router's order)"
+                            + "".join(f"; {n}" for n in middleware_notes)
+                            + f"; routers {', '.join(t['dynamic_routers']) or '-'} not exported",
                             REPLACED,
                         )
                     )

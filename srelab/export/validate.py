@@ -16,12 +16,23 @@ import kubernetes_validate
 from kubernetes_validate import utils as kv_utils
 from referencing import Registry, Resource
 
-from srelab.export.model import CHART_POD_LABELS, FALLBACK_LABEL, NS_INGRESS, NS_MONITORING, ROLES
+from srelab.export.model import (
+    CHART_POD_LABELS,
+    FALLBACK_LABEL,
+    NS_INGRESS,
+    NS_MONITORING,
+    REQUEST_ID_DEFAULT,
+    REQUEST_ID_ENV,
+    ROLES,
+)
 
 Obj = dict[str, Any]
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+# Middleware, as the CRD of the pinned Traefik chart defines it (traefik/traefik-helm-chart v41.3.0,
+# traefik/crds/traefik.io_middlewares.yaml; Go types in traefik/traefik v3.7
+# pkg/provider/kubernetes/crd/traefikio/v1alpha1/middleware.go MiddlewareSpec).
 TRAEFIK_MIDDLEWARES = {
     "addPrefix",
     "basicAuth",
@@ -31,11 +42,13 @@ TRAEFIK_MIDDLEWARES = {
     "compress",
     "contentType",
     "digestAuth",
+    "encodedCharacters",
     "errors",
     "forwardAuth",
     "grpcWeb",
     "headers",
     "ipAllowList",
+    "ipWhiteList",  # deprecated for ipAllowList, still in the CRD
     "inFlightReq",
     "passTLSClientCert",
     "plugin",
@@ -48,6 +61,19 @@ TRAEFIK_MIDDLEWARES = {
     "stripPrefix",
     "stripPrefixRegex",
 }
+# spec.retry: its properties in that CRD (type Retry), with their types.
+TRAEFIK_RETRY_FIELDS = {
+    "attempts": "integer",
+    "timeout": "duration",
+    "initialInterval": "duration",
+    "maxRequestBodyBytes": "integer",
+    "status": "status",
+    "disableRetryOnNetworkError": "boolean",
+    "retryNonIdempotentMethod": "boolean",
+}
+# The CRD's patterns: durations as int or Go duration text, status as codes or ranges.
+TRAEFIK_DURATION = re.compile(r"^([0-9]+(ns|us|µs|ms|s|m|h)?)+$")
+TRAEFIK_STATUS = re.compile(r"^([1-5][0-9]{2}[,-]?)+$")
 # TraefikService, as the CRD of the pinned Traefik chart defines it (traefik/traefik-helm-chart
 # v41.3.0, traefik/crds/traefik.io_traefikservices.yaml; Go types in traefik/traefik v3.7
 # pkg/provider/kubernetes/crd/traefikio/v1alpha1/service.go).
@@ -172,10 +198,48 @@ def _crd_middleware(obj: Obj) -> list[str]:
     kinds = set(spec)
     if len(kinds) != 1 or not kinds <= TRAEFIK_MIDDLEWARES:
         return [f"spec must hold exactly one known middleware, got {sorted(kinds)}"]
-    retry = spec.get("retry")
-    if retry is not None and (not isinstance(retry.get("attempts"), int) or retry["attempts"] < 1):
-        return ["retry.attempts must be a positive integer"]
+    if "retry" in spec:
+        return _retry_problems(spec["retry"])
+    if "plugin" in spec:
+        # A map plugin name -> its configuration (CRD: object of preserved objects); Traefik builds
+        # exactly one plugin per middleware (traefik v3.7 pkg/server/middleware/plugins.go).
+        plugin = spec["plugin"]
+        if not isinstance(plugin, dict) or len(plugin) != 1:
+            return ["plugin must name exactly one plugin"]
+        ((name, conf),) = plugin.items()
+        if not name or not isinstance(conf, dict):
+            return [f"plugin {name!r}: its configuration must be a mapping"]
     return []
+
+
+def _retry_problems(retry: Any) -> list[str]:
+    if not isinstance(retry, dict):
+        return ["retry must be a mapping"]
+    out = []
+    unknown = set(retry) - set(TRAEFIK_RETRY_FIELDS)
+    if unknown:
+        out.append(f"retry: unknown fields {sorted(unknown)}")
+    attempts = retry.get("attempts")
+    if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
+        out.append("retry.attempts must be a positive integer")
+    for key, kind in TRAEFIK_RETRY_FIELDS.items():
+        if key not in retry or key == "attempts":
+            continue
+        value = retry[key]
+        if kind == "boolean" and not isinstance(value, bool):
+            out.append(f"retry.{key} must be a boolean")
+        elif kind == "integer" and (isinstance(value, bool) or not isinstance(value, int) or value < -1):
+            out.append(f"retry.{key} must be an integer >= -1")
+        elif kind == "duration" and not (
+            (isinstance(value, int) and not isinstance(value, bool))
+            or (isinstance(value, str) and TRAEFIK_DURATION.match(value))
+        ):
+            out.append(f"retry.{key} must be seconds or a Go duration, got {value!r}")
+        elif kind == "status" and not (
+            isinstance(value, list) and all(isinstance(v, str) and TRAEFIK_STATUS.match(v) for v in value)
+        ):
+            out.append(f"retry.status must be a list of status code strings, got {value!r}")
+    return out
 
 
 def _lb_spec_problems(where: str, spec: Any) -> list[str]:
@@ -446,6 +510,62 @@ def check_routes(objects: list[Obj]) -> list[str]:
     return out
 
 
+def _request_id_header(pods: list[Obj]) -> str | None:
+    """The header the items pods take a keyless POST's implicit key from (None when any of them
+    takes none): env PROXY_REQUEST_ID_HEADER, else the service's default."""
+    headers = set()
+    for d in pods:
+        for c in containers(d):
+            env = {e.get("name"): e for e in c.get("env") or []}
+            entry = env.get(REQUEST_ID_ENV)
+            headers.add(str(entry.get("value", "")).strip().lower() if entry else REQUEST_ID_DEFAULT.lower())
+    return headers.pop() if len(headers) == 1 and "" not in headers else None
+
+
+def check_post_retries(objects: list[Obj]) -> list[str]:
+    """A route that retries POSTs (retryNonIdempotentMethod) first runs a plugin middleware that
+    stamps the request id the items pods take as a keyless POST's implicit key: otherwise a POST
+    retried after a replica died mid-request can be stored twice."""
+    out = []
+    middlewares = {
+        (m["metadata"].get("namespace"), m["metadata"].get("name")): m.get("spec") or {}
+        for m in of_kind(objects, "Middleware")
+    }
+    services = {
+        (s["metadata"].get("namespace"), s["metadata"]["name"]): s for s in of_kind(objects, "Service")
+    }
+    deployments = of_kind(objects, "Deployment")
+    for route_obj in of_kind(objects, "IngressRoute"):
+        namespace = route_obj["metadata"].get("namespace", "")
+        for route in (route_obj.get("spec") or {}).get("routes") or []:
+            if "POST" not in re.findall(r"Method\(`([A-Z]+)`\)", route.get("match", "")):
+                continue
+            pods = []
+            for name in route_backends(route, namespace, objects):
+                selector = ((services.get((namespace, name)) or {}).get("spec") or {}).get("selector")
+                pods += [
+                    d
+                    for d in deployments
+                    if selector
+                    and d["metadata"].get("namespace") == namespace
+                    and selector_matches({"matchLabels": selector}, pod_labels(d))
+                ]
+            header = _request_id_header(pods)
+            stamped = False
+            for ref in route.get("middlewares") or []:
+                spec = middlewares.get((ref.get("namespace", namespace), ref.get("name")), {})
+                for conf in (spec.get("plugin") or {}).values():
+                    if header and str((conf or {}).get("header", "")).lower() == header:
+                        stamped = True
+                if (spec.get("retry") or {}).get("retryNonIdempotentMethod") and not stamped:
+                    out.append(
+                        f"{_name(route_obj)}: route {route.get('match')!r} retries POSTs "
+                        f"(Middleware {ref.get('name')}) without a request id stamped before it "
+                        f"({header or 'the items pods read none'}): a keyless POST can be stored twice"
+                    )
+    return out
+
+
 def check_autoscaling(objects: list[Obj]) -> list[str]:
     out = []
     deployments = {
@@ -676,6 +796,7 @@ def problems(objects: list[Obj], version: str, zones: Iterable[str] | None = Non
         check_routes,
         check_internal_paths,
         check_failover,
+        check_post_retries,
         check_autoscaling,
         check_disruption,
         check_containers,

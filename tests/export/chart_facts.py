@@ -32,6 +32,8 @@ class Chart:
     sources: list[str]
     levels: dict[str, Level]
     open: list[str]
+    named: list[str] = field(default_factory=list)
+    """Levels whose keys are free names (entrypoints, plugins): each entry follows `<level>.*`."""
 
 
 CHARTS: dict[str, Chart] = {
@@ -40,6 +42,8 @@ CHARTS: dict[str, Chart] = {
         sources=[
             "https://github.com/traefik/traefik-helm-chart/blob/v41.3.0/traefik/values.schema.json",
             "https://github.com/traefik/traefik-helm-chart/blob/v41.3.0/traefik/values.yaml",
+            "experimental.localPlugins.*: https://github.com/traefik/traefik-helm-chart/blob/v41.3.0/"
+            "traefik/templates/_podtemplate.tpl and templates/_helpers.tpl (read by the templates)",
         ],
         levels={
             "": Level(
@@ -123,6 +127,10 @@ CHARTS: dict[str, Chart] = {
                 closed=False,
                 keys=("addInternals bufferingSize dualOutput enabled fields filters format otlp timezone"),
             ),
+            "accessLog.filters": Level(
+                closed=True,
+                keys="minDuration retryAttempts statusCodes",
+            ),
             "accessLog.fields": Level(
                 closed=False,
                 keys="defaultMode headers names queryParameters",
@@ -134,6 +142,26 @@ CHARTS: dict[str, Chart] = {
             "global": Level(
                 closed=False,
                 keys="azure checkNewVersion notAppendXForwardedFor sendAnonymousUsage",
+            ),
+            "experimental": Level(
+                closed=False,
+                keys="abortOnPluginFailure fastProxy knative kubernetesGateway localPlugins otlpLogs plugins",
+            ),
+            # values.yaml declares localPlugins: {} and the schema only `type: object`; the keys of
+            # an entry are the ones the templates read.
+            "experimental.localPlugins.*": Level(
+                closed=False,
+                keys="",
+                extra={
+                    "moduleName": "_podtemplate.tpl: --experimental.localPlugins.<name>.moduleName",
+                    "mountPath": "_podtemplate.tpl: the volumeMount's mountPath",
+                    "type": "_helpers.tpl traefik.getLocalPluginType: hostPath, inlinePlugin or localPath",
+                    "source": "_helpers.tpl traefik.getLocalPluginInlineFiles: file name -> text",
+                    "hostPath": "_helpers.tpl traefik.getLocalPluginHostPath",
+                    "volumeName": "_helpers.tpl traefik.getLocalPluginLocalPath (localPath type)",
+                    "subPath": "_podtemplate.tpl (localPath type)",
+                    "settings": "_podtemplate.tpl: settings.useUnsafe",
+                },
             ),
             "metrics": Level(
                 closed=False,
@@ -179,14 +207,17 @@ CHARTS: dict[str, Chart] = {
             ),
         },
         open=[
+            "accessLog.fields.headers.names",
+            "deployment.podAnnotations",
+            "experimental.localPlugins.*.source",
             "nodeSelector",
             "podSecurityContext",
-            "ports",
             "resources",
             "securityContext",
             "service.annotations",
             "service.spec",
         ],
+        named=["ports", "experimental.localPlugins"],
     ),
     "kube-prometheus-stack": Chart(
         version="88.5.3",
@@ -701,3 +732,31 @@ CHARTS: dict[str, Chart] = {
         open=[],
     ),
 }
+
+
+# --- how the Traefik chart (v41.3.0) mounts a local plugin, and how Traefik v3.7 loads one -------
+# traefik/traefik-helm-chart v41.3.0: templates/_helpers.tpl traefik.getLocalPluginType accepts
+# `type` hostPath, inlinePlugin or localPath; templates/local-plugins-cm.yaml renders, for each
+# inlinePlugin, a ConfigMap `<fullname>-local-plugin-<name with . as ->` whose data is `source`
+# (file name -> text); templates/_podtemplate.tpl mounts it as volume `<name with . as ->` at
+# `mountPath`, readOnly, and passes --experimental.localPlugins.<name>.moduleName=<moduleName>.
+# Its templates set no workingDir, and EXAMPLES.md ("Local Plugins") mounts every plugin at
+# /plugins-local/src/<moduleName>. The chart adds no checksum of that ConfigMap to the pod
+# template (templates/_podtemplate.tpl metadata.annotations: deployment.podAnnotations only).
+TRAEFIK_LOCAL_PLUGIN_TYPES = ("hostPath", "inlinePlugin", "localPath")
+TRAEFIK_LOCAL_PLUGIN_CONFIGMAP = "{fullname}-local-plugin-{name}"
+TRAEFIK_LOCAL_PLUGIN_SOURCES = [
+    "https://github.com/traefik/traefik-helm-chart/blob/v41.3.0/traefik/templates/local-plugins-cm.yaml",
+    "https://github.com/traefik/traefik-helm-chart/blob/v41.3.0/traefik/templates/_podtemplate.tpl",
+    "https://github.com/traefik/traefik-helm-chart/blob/v41.3.0/traefik/templates/_helpers.tpl",
+    "https://github.com/traefik/traefik-helm-chart/blob/v41.3.0/EXAMPLES.md",
+]
+# traefik/traefik v3.7.9 pkg/plugins/plugins.go: `const localGoPath = "./plugins-local/"`, and
+# ReadManifest(localGoPath, moduleName) reads <localGoPath>/src/<moduleName>/.traefik.yml: the
+# path is relative to Traefik's working directory. traefik/traefik-library-image v3.7/alpine/
+# Dockerfile (the docker.io/traefik image the chart runs) sets no WORKDIR, so that is /.
+TRAEFIK_LOCAL_GOPATH = "./plugins-local/"
+TRAEFIK_IMAGE_WORKDIR = "/"
+# traefik v3.7.9 pkg/server/middleware/plugins.go findPluginConfig: a Middleware's `plugin` must
+# hold exactly one entry ("no configuration or too many plugin definition"), and
+# pkg/plugins/builder.go Build looks its key up among the plugins of the static configuration.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,30 @@ def fixture_inputs(dashboards: Path = FIXTURES / "dashboards") -> Inputs:
         pins=data["pins"],
         base_dir=FIXTURES,
         dashboards=load_dashboards(dashboards),
+    )
+
+
+def fixture_copy(tmp_path: Path) -> Inputs:
+    """The frozen model with its bind-mounted files copied under tmp_path, for tests that edit
+    a config file (dynamic.yml, a plugin's source) without touching the fixture."""
+    shutil.copytree(FIXTURES / "files", tmp_path / "files")
+    inputs = fixture_inputs()
+    return Inputs(
+        services=copy.deepcopy(inputs.services),
+        secrets=inputs.secrets,
+        pins=inputs.pins,
+        base_dir=tmp_path,
+        dashboards=inputs.dashboards,
+    )
+
+
+def with_services(inputs: Inputs, services: dict[str, dict[str, Any]]) -> Inputs:
+    return Inputs(
+        services=services,
+        secrets=inputs.secrets,
+        pins=inputs.pins,
+        base_dir=inputs.base_dir,
+        dashboards=inputs.dashboards,
     )
 
 

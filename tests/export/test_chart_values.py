@@ -5,6 +5,7 @@ source)."""
 from __future__ import annotations
 
 import copy
+import posixpath
 import re
 import subprocess
 from typing import Any
@@ -14,8 +15,17 @@ import yaml
 
 from srelab.export.model import OPERATOR_MIN_PROMETHEUS, prometheus_supported
 from srelab.export.render import load_charts, render
-from tests.export.chart_facts import CHARTS, Chart
-from tests.export.helpers import VENV_BIN, fixture_inputs
+from srelab.settings import ROOT
+from tests.export.chart_facts import (
+    CHARTS,
+    TRAEFIK_IMAGE_WORKDIR,
+    TRAEFIK_LOCAL_GOPATH,
+    TRAEFIK_LOCAL_PLUGIN_CONFIGMAP,
+    TRAEFIK_LOCAL_PLUGIN_SOURCES,
+    TRAEFIK_LOCAL_PLUGIN_TYPES,
+    Chart,
+)
+from tests.export.helpers import VENV_BIN, fixture_copy, fixture_inputs
 
 CHART_NAMES = sorted(CHARTS)
 
@@ -30,20 +40,19 @@ def undeclared_keys(values: dict[str, Any], chart: Chart) -> list[str]:
     levels no fact covers (so a new nested key cannot slip past unrecorded)."""
     problems: list[str] = []
 
-    def walk(node: dict[str, Any], path: list[str]) -> None:
-        dotted = ".".join(path)
-        if dotted in chart.open or any(dotted.startswith(o + ".") for o in chart.open if o != "ports"):
+    def walk(node: dict[str, Any], path: list[str], fact: str) -> None:
+        """`fact` is the level's name in chart_facts: the path, with `*` for a free name."""
+        if fact in chart.open or any(fact.startswith(o + ".") for o in chart.open):
             return
-        if dotted == "ports":  # entrypoint names are free; each entry follows one schema
+        where = ".".join(path) or "<top level>"
+        if fact in chart.named:  # entrypoint or plugin names are free; each entry follows one level
             for name, entry in node.items():
                 if isinstance(entry, dict):
-                    walk_level(entry, ["ports", name], "ports.*")
+                    walk(entry, [*path, name], f"{fact}.*")
+                else:
+                    problems.append(f"{where}.{name}: expected a mapping")
             return
-        walk_level(node, path, dotted)
-
-    def walk_level(node: dict[str, Any], path: list[str], fact_path: str) -> None:
-        level = chart.levels.get(fact_path)
-        where = ".".join(path) or "<top level>"
+        level = chart.levels.get(fact)
         if level is None:
             problems.append(f"{where}: no upstream fact recorded for this level")
             return
@@ -52,9 +61,9 @@ def undeclared_keys(values: dict[str, Any], chart: Chart) -> list[str]:
             problems.append(f"{where}.{key}: not a key of the pinned chart ({strict})")
         for key, child in node.items():
             if isinstance(child, dict) and key in level.allowed():
-                walk(child, [*path, key])
+                walk(child, [*path, key], f"{fact}.{key}" if fact else key)
 
-    walk(values, [])
+    walk(values, [], "")
     return problems
 
 
@@ -90,6 +99,11 @@ def test_every_rendered_values_key_is_declared_by_the_pinned_chart(rendered, cha
         ("loki", {"loki": {"compactor": {"retention_enable": True}}}, "retention_enable"),
         ("alloy", {"alloy": {"mount": {"varlog": True}}}, "alloy.mount"),
         ("traefik", {"providers": {"kubernetesCRD": {"newThing": {"a": 1}}}}, "newThing"),
+        # Free-named levels: each entry is still checked.
+        ("traefik", {"ports": {"web": {"exposedport": 80}}}, "ports.web.exposedport"),
+        ("traefik", {"experimental": {"localPlugins": {"requestid": {"modulename": "x"}}}}, "modulename"),
+        ("traefik", {"experimental": {"localplugins": {}}}, "experimental.localplugins"),
+        ("traefik", {"accessLog": {"filters": {"statuscodes": "500"}}}, "values.schema.json rejects it"),
     ],
 )
 def test_undeclared_keys_are_caught(fixture_render, chart, stale, expected):
@@ -170,12 +184,119 @@ def test_compose_dial_timeout_reaches_traefik(live_inputs, live_render, params):
     assert values_of(live_render, "traefik")["additionalArguments"] == flags
     inputs = fixture_inputs()
     services = copy.deepcopy(inputs.services)
-    services["traefik"]["command"].append("--serversTransport.forwardingTimeouts.dialTimeout=300ms")
+    command = [c for c in services["traefik"]["command"] if not c.lower().startswith("--serverstransport.")]
+    services["traefik"]["command"] = [*command, "--serversTransport.forwardingTimeouts.dialTimeout=250ms"]
     again = render(type(inputs)(services, inputs.secrets, inputs.pins, inputs.base_dir), params)
     assert values_of(again, "traefik")["additionalArguments"] == [
-        "--serversTransport.forwardingTimeouts.dialTimeout=300ms"
+        "--serversTransport.forwardingTimeouts.dialTimeout=250ms"
     ]
     assert "additionalArguments" in CHARTS["traefik"].levels[""].allowed()
+
+
+# --- the request-id plugin (compose's local plugin) in the Traefik chart ------------------------
+def compose_local_plugins(inputs) -> dict[str, str]:
+    """name -> moduleName from compose's --experimental.localPlugins flags."""
+    traefik = inputs.services["traefik"]
+    flags = [
+        re.fullmatch(r"--experimental\.localPlugins\.([^.]+)\.moduleName=(.+)", c) for c in traefik["command"]
+    ]
+    return {m.group(1): m.group(2) for m in flags if m}
+
+
+@pytest.mark.parametrize("which", ["fixture", "live"])
+def test_local_plugin_is_mounted_where_traefik_loads_it(request, which):
+    rendered = request.getfixturevalue(f"{which}_render")
+    inputs = fixture_inputs() if which == "fixture" else request.getfixturevalue("live_inputs")
+    wanted = compose_local_plugins(inputs)
+    assert wanted == {"requestid": "github.com/srelab/requestid"}
+    values = values_of(rendered, "traefik")
+    plugins = values["experimental"]["localPlugins"]
+    assert sorted(plugins) == sorted(wanted)
+    for name, plugin in plugins.items():
+        assert plugin["moduleName"] == wanted[name]
+        assert plugin["type"] == "inlinePlugin" and plugin["type"] in TRAEFIK_LOCAL_PLUGIN_TYPES
+        # ./plugins-local/src/<moduleName> from Traefik's working directory, the image's /.
+        gopath = posixpath.normpath(posixpath.join(TRAEFIK_IMAGE_WORKDIR, TRAEFIK_LOCAL_GOPATH))
+        assert plugin["mountPath"] == posixpath.join(gopath, "src", plugin["moduleName"])
+        # One ConfigMap per inline plugin: its keys must be ConfigMap data keys (no directories).
+        assert ".traefik.yml" in plugin["source"]
+        assert all(re.fullmatch(r"[-._a-zA-Z0-9]+", key) for key in plugin["source"])
+        manifest = yaml.safe_load(plugin["source"][".traefik.yml"])
+        assert manifest["type"] == "middleware" and manifest["import"].startswith(plugin["moduleName"])
+    assert re.fullmatch(r"[0-9a-f]{16}", values["deployment"]["podAnnotations"]["checksum/local-plugins"])
+    # CONVERSION.md names the ConfigMap the chart renders: release "traefik" contains the chart's
+    # name, so its fullname is the release name (templates/_helpers.tpl traefik.fullname).
+    (release,) = [c["release"] for c in load_charts() if c["name"] == "traefik"]
+    assert all(CHARTS["traefik"].version in src for src in TRAEFIK_LOCAL_PLUGIN_SOURCES)
+    for name in plugins:
+        configmap = TRAEFIK_LOCAL_PLUGIN_CONFIGMAP.format(fullname=release, name=name.replace(".", "-"))
+        assert f"ConfigMap {configmap} " in rendered.files["CONVERSION.md"]
+    # Every Middleware plugin is one the static configuration loads (traefik pkg/plugins/builder.go).
+    used = {
+        name for _, o in rendered.objects if o["kind"] == "Middleware" for name in o["spec"].get("plugin", {})
+    }
+    assert used and used <= set(plugins)
+
+
+def test_live_plugin_source_is_the_one_compose_mounts(live_render, live_inputs):
+    """Read from services/config/traefik/plugins-local (compose's bind mount), never copied into
+    k8s-export; the values file keeps the text byte for byte."""
+    plugin = values_of(live_render, "traefik")["experimental"]["localPlugins"]["requestid"]
+    source = ROOT / "services/config/traefik/plugins-local/src" / plugin["moduleName"]
+    on_disk = {f.name: f.read_text() for f in source.iterdir() if f.is_file()}
+    assert plugin["source"] == on_disk and {".traefik.yml", "go.mod", "requestid.go"} <= set(on_disk)
+    assert not [f for f in (ROOT / "k8s-export").rglob("*") if f.name in on_disk]
+    # Go source (tab-indented) stays a readable literal block, not one escaped string.
+    assert "requestid.go: |" in live_render.files["helm/traefik-values.yaml"]
+
+
+def test_a_changed_plugin_rolls_traefik_and_a_nested_one_is_refused(params, tmp_path):
+    from srelab.errors import LabError
+
+    inputs = fixture_copy(tmp_path)
+    before = values_of(render(inputs, params), "traefik")["deployment"]["podAnnotations"]
+    plugin_dir = tmp_path / "files/services/config/traefik/plugins-local/src/github.com/srelab/requestid"
+    (plugin_dir / "requestid.go").write_text((plugin_dir / "requestid.go").read_text() + "// changed\n")
+    after = values_of(render(inputs, params), "traefik")["deployment"]["podAnnotations"]
+    assert before != after
+    (plugin_dir / "vendor").mkdir()
+    (plugin_dir / "vendor/modules.txt").write_text("")
+    with pytest.raises(
+        LabError, match=r"vendor/modules.txt: the plugin's ConfigMap holds one flat directory"
+    ):
+        render(inputs, params)
+
+
+def test_a_plugin_manifest_traefik_would_refuse_is_refused(params, tmp_path):
+    from srelab.errors import LabError
+
+    inputs = fixture_copy(tmp_path)
+    manifest = (
+        tmp_path / "files/services/config/traefik/plugins-local/src/github.com/srelab/requestid/.traefik.yml"
+    )
+    manifest.write_text(
+        manifest.read_text().replace("import: github.com/srelab/requestid", "import: example.com/x")
+    )
+    with pytest.raises(
+        LabError, match=r"requestid .*\.traefik\.yml lacks import under github.com/srelab/requestid"
+    ):
+        render(inputs, params)
+
+
+def test_access_log_keeps_the_request_id_and_compose_filters(live_inputs, live_render):
+    """The static values mirror compose's --accessLog.* flags (the chart renders each key as the
+    flag of the same name: templates/_podtemplate.tpl @ v41.3.0)."""
+    flags = {
+        c.split("=", 1)[0].lower(): c.split("=", 1)[1]
+        for c in live_inputs.services["traefik"]["command"]
+        if c.lower().startswith("--accesslog.")
+    }
+    log = values_of(live_render, "traefik")["accessLog"]
+    assert flags["--accesslog.fields.headers.names.x-proxy-request-id"] == "keep"
+    assert log["fields"]["headers"]["names"] == {"X-Proxy-Request-Id": "keep"}
+    assert log["filters"]["statusCodes"] == flags["--accesslog.filters.statuscodes"]
+    assert str(log["filters"]["retryAttempts"]).lower() == flags["--accesslog.filters.retryattempts"]
+    assert log["filters"]["minDuration"] == flags["--accesslog.filters.minduration"]
 
 
 # --- helm/install.sh ----------------------------------------------------------------------------

@@ -6,15 +6,20 @@ a broken manifest, so none of them can pass vacuously.
 
 from __future__ import annotations
 
+import copy
 import re
 
 import kubernetes_validate
 import pytest
+import yaml
 
+from srelab.errors import LabError
 from srelab.export import validate as v
 from srelab.export.inputs import secret_values
-from srelab.export.model import ROLES
-from tests.export.helpers import fixture_inputs
+from srelab.export.model import REQUEST_ID_DEFAULT, REQUEST_ID_ENV, ROLES
+from srelab.export.render import render
+from srelab.settings import ROOT
+from tests.export.helpers import FIXTURES, fixture_copy, fixture_inputs, with_services
 
 
 def find(objects, kind, name):
@@ -100,6 +105,29 @@ def test_unknown_kind_is_not_silently_accepted(params):
         ),
         ("Middleware", "retry-writes", lambda o: o["spec"].update(bogus={}), "exactly one"),
         ("Middleware", "retry-writes", lambda o: o["spec"]["retry"].update(attempts=0), "attempts"),
+        # Fields and types of the v3.7 CRD's spec.retry (chart v41.3.0 traefik.io_middlewares.yaml).
+        (
+            "Middleware",
+            "retry-writes",
+            lambda o: o["spec"]["retry"].update(retryOn=["502"]),
+            "unknown fields",
+        ),
+        ("Middleware", "retry-writes", lambda o: o["spec"]["retry"].update(status=[502]), "status"),
+        (
+            "Middleware",
+            "retry-writes",
+            lambda o: o["spec"]["retry"].update(initialInterval="soon"),
+            "duration",
+        ),
+        (
+            "Middleware",
+            "retry-writes",
+            lambda o: o["spec"]["retry"].update(retryNonIdempotentMethod="yes"),
+            "boolean",
+        ),
+        ("Middleware", "retry-writes", lambda o: o["spec"]["retry"].update(maxRequestBodyBytes=-2), ">= -1"),
+        ("Middleware", "request-id", lambda o: o["spec"]["plugin"].update(other={}), "exactly one plugin"),
+        ("Middleware", "request-id", lambda o: o["spec"]["plugin"].update(requestid="on"), "mapping"),
         ("ServiceMonitor", "items", lambda o: o["spec"].update(endpoints=[]), "endpoints"),
         ("ServiceMonitor", "items", lambda o: o["metadata"].pop("namespace"), "namespace"),
     ],
@@ -214,11 +242,103 @@ def test_a_route_without_method_to_a_backend_is_reported(objects):
     assert any("one method" in p for p in v.check_routes(objects))
 
 
-def test_retry_middleware_comes_from_traefik_dynamic_config(objects):
-    middleware = find(objects, "Middleware", "retry-writes")
-    assert middleware["spec"]["retry"]["retryNonIdempotentMethod"] is True
+def test_middlewares_come_from_traefik_dynamic_config_in_router_order(objects):
+    """compose's web router runs request-id@file, then retry-writes@file (dynamic.yml)."""
+    dynamic = yaml.safe_load((FIXTURES / "files/services/config/traefik/dynamic.yml").read_text())
+    defined = dynamic["http"]["middlewares"]
+    assert find(objects, "Middleware", "request-id")["spec"] == defined["request-id"]
+    assert find(objects, "Middleware", "retry-writes")["spec"] == defined["retry-writes"]
+    assert find(objects, "Middleware", "retry-writes")["spec"]["retry"]["retryNonIdempotentMethod"] is True
     route = find(objects, "IngressRoute", "items")
-    assert all({"name": "retry-writes"} in r["middlewares"] for r in route["spec"]["routes"])
+    for r in route["spec"]["routes"]:
+        assert r["middlewares"] == [{"name": "request-id"}, {"name": "retry-writes"}]
+
+
+def test_request_id_header_matches_the_items_service():
+    """model.REQUEST_ID_DEFAULT mirrors the items service's default (its own source, in this repo)."""
+    config = (ROOT / "services/web/items_service/config.py").read_text()
+    assert re.search(rf'^PROXY_REQUEST_ID_HEADER = "{re.escape(REQUEST_ID_DEFAULT)}"$', config, re.M)
+    assert f'env.get("{REQUEST_ID_ENV}"' in config
+
+
+def write_pods(objects):
+    return [o for o in objects if o["kind"] == "Deployment" and "-write-" in o["metadata"]["name"]]
+
+
+@pytest.mark.parametrize(
+    ("breakage", "expected"),
+    [
+        # The retry runs first: its attempts would each get a new id.
+        (
+            lambda objects: find(objects, "IngressRoute", "items")["spec"]["routes"][1][
+                "middlewares"
+            ].reverse(),
+            "retries POSTs (Middleware retry-writes) without a request id stamped before it",
+        ),
+        (
+            lambda objects: find(objects, "IngressRoute", "items")["spec"]["routes"][1]["middlewares"].pop(0),
+            "a keyless POST can be stored twice",
+        ),
+        (
+            lambda objects: find(objects, "Middleware", "request-id")["spec"]["plugin"]["requestid"].update(
+                header="X-Other-Id"
+            ),
+            "(x-proxy-request-id)",
+        ),
+        # Items pods told to read no proxy id (or another header) take no implicit key.
+        (
+            lambda objects: [
+                first_container(d)["env"].append({"name": REQUEST_ID_ENV, "value": ""})
+                for d in write_pods(objects)
+            ],
+            "the items pods read none",
+        ),
+    ],
+)
+def test_post_retries_only_behind_the_request_id(objects, breakage, expected):
+    assert v.check_post_retries(objects) == []
+    breakage(objects)
+    problems = v.check_post_retries(objects)
+    assert len(problems) == 1 and expected in problems[0], problems
+
+
+def test_without_the_request_id_post_retries_are_not_exported(params):
+    """The fallback when nothing stamps the id before the retry (here: compose's router without
+    request-id@file): the exported retry leaves POSTs alone and CONVERSION.md says so."""
+    inputs = fixture_inputs()
+    services = copy.deepcopy(inputs.services)
+    for svc in services.values():
+        labels = svc.get("labels") or {}
+        if labels.get("srelab.role") == "web":
+            labels["traefik.http.routers.items.middlewares"] = "retry-writes@file"
+    rendered = render(with_services(inputs, services), params)
+    objects = [o for _, o in rendered.objects]
+    retry = find(objects, "Middleware", "retry-writes")["spec"]["retry"]
+    assert "retryNonIdempotentMethod" not in retry and retry["attempts"] >= 1
+    assert [o for o in objects if o["kind"] == "Middleware" and o["metadata"]["name"] == "request-id"] == []
+    assert "keyless POSTs are not retried on the cluster" in rendered.files["CONVERSION.md"]
+    assert v.problems(objects, params.kubernetes_version, params.zones) == []
+
+
+def test_an_items_service_reading_another_header_drops_the_post_retry(params):
+    inputs = fixture_inputs()
+    services = copy.deepcopy(inputs.services)
+    for svc in services.values():
+        if (svc.get("labels") or {}).get("srelab.role") == "web":
+            svc["environment"][REQUEST_ID_ENV] = "X-Another-Id"
+    objects = [o for _, o in render(with_services(inputs, services), params).objects]
+    assert "retryNonIdempotentMethod" not in find(objects, "Middleware", "retry-writes")["spec"]["retry"]
+    assert v.check_post_retries(objects) == []
+
+
+def test_a_plugin_compose_does_not_load_is_refused(params, tmp_path):
+    inputs = fixture_copy(tmp_path)
+    dynamic = tmp_path / "files/services/config/traefik/dynamic.yml"
+    dynamic.write_text(dynamic.read_text().replace("requestid:", "otherplugin:"))
+    with pytest.raises(
+        LabError, match=r"middleware request-id uses plugin 'otherplugin', which compose's Traefik"
+    ):
+        render(inputs, params)
 
 
 # --- scaling and disruption ---------------------------------------------------------------------

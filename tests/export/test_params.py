@@ -35,6 +35,7 @@ def test_default_params_are_valid(params):
         ({"resources": {"web": {"cpu": "lots", "memory": "128Mi"}}}, "resources.web.cpu"),
         ({"domain": "not a domain"}, "domain"),
         ({"replicas": 3}, "replicas"),
+        ({"liveness": {"period_seconds": 2, "timeout_seconds": 5}}, "liveness"),
         (
             {
                 "node_pools": {

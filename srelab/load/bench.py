@@ -1,10 +1,14 @@
 """`srelab bench`: one bounded run measuring the lab on this machine (see docs/bench.md).
 
-Phases, in order (defaults: 12 users, 20 s per Locust phase, 15 s of wrk, 100,000 items):
-  memory at rest -> seed to >= 100 items -> GET via proxy -> GET direct -> wrk GET via proxy
-  -> POST via proxy -> POST direct -> seed to 100,000 items (wrk, direct) -> GET via proxy
-  -> memory at rest again. Memory is sampled during every load phase.
-Writes results/bench-<ts>/bench.json (and one Locust results folder per phase).
+Phases, in order (defaults: 12 connections, 15 s per wrk row, 20 s of Locust, 100,000 items):
+  idle CPU share (20 s) -> seed to >= 100 items -> wrk GET via proxy -> wrk GET direct (one wrk per
+  replica) -> wrk POST via proxy -> wrk POST direct -> wrk POST via proxy with Redis at
+  appendfsync everysec (then back to always) -> Locust GET via proxy -> seed to 100,000 items
+  -> wrk GET via proxy -> memory at rest again.
+Every row records the CPU each component used per request (cgroup and /proc counters, see
+srelab/load/cpu.py): figures that noise on these shared machines moves far less than req/s.
+Memory is sampled from the cgroups during every load phase.
+Writes results/bench-<ts>/bench.json and bench.md (and the Locust row's results folder).
 """
 
 from __future__ import annotations
@@ -50,6 +54,10 @@ class BenchRow(BaseModel):
     generator_cpu_max: float | None = None
     valid: bool | None = None  # Locust rows: False when the generator ran out of CPU
     results: str | None = None  # sub-folder with the phase's load results
+    # CPU milliseconds per request: service (all replicas), traefik, redis, generator, engine.
+    cpu_ms: dict[str, float | None] = Field(default_factory=dict)
+    host_busy: float | None = None  # share of the machine's CPU busy during the row (0..1)
+    appendfsync: str | None = None  # Redis's fsync policy during the row (POST rows)
 
 
 class BenchReport(BaseModel):
@@ -61,6 +69,7 @@ class BenchReport(BaseModel):
     replicas: dict[str, str]
     options: dict[str, Any]
     rows: list[BenchRow] = Field(default_factory=list)
+    idle: dict[str, Any] = Field(default_factory=dict)  # the idle stack's CPU share
     derived: dict[str, Any] = Field(default_factory=dict)
     memory: dict[str, Any] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
@@ -104,26 +113,23 @@ def memory_summary(rest: dict[str, int], load: dict[str, int], core: list[str]) 
 
 def derive(rows: dict[str, BenchRow], replicas: list[str]) -> dict[str, Any]:
     d: dict[str, Any] = {}
-
-    def get(row_id: str) -> BenchRow | None:
-        return rows.get(row_id)
-
     for method in ("get", "post"):
-        proxy, direct = get(f"{method}_proxy"), get(f"{method}_direct")
+        proxy, direct = rows.get(f"{method}_proxy"), rows.get(f"{method}_direct")
         if proxy and direct:
             d[f"proxy_overhead_{method}"] = {
                 "rps_direct_over_proxy": ratio(direct.rps, proxy.rps),
+                "rps_proxy_over_direct": ratio(proxy.rps, direct.rps),
                 "p50_proxy_over_direct": ratio(proxy.p50_ms, direct.p50_ms),
                 "p50_added_ms": round(proxy.p50_ms - direct.p50_ms, 2)
                 if proxy.p50_ms is not None and direct.p50_ms is not None
                 else None,
             }
-        if proxy:
-            d[f"balance_{method}"] = balance(proxy.served_by, replicas)
-    locust_get, wrk_get = get("get_proxy"), get("wrk_get_proxy")
-    if locust_get and wrk_get:
-        d["locust_over_wrk_rps"] = ratio(locust_get.rps, wrk_get.rps)
-    small, large = get("get_proxy"), get("get_proxy_large")
+    locust, wrk_get = rows.get("get_proxy_locust"), rows.get("get_proxy")
+    if locust:
+        d["balance_get"] = balance(locust.served_by, replicas)
+    if locust and wrk_get:
+        d["locust_over_wrk_rps"] = ratio(locust.rps, wrk_get.rps)
+    small, large = rows.get("get_proxy"), rows.get("get_proxy_large")
     if small and large:
         d["listing_flatness"] = {
             "items_small": small.items,
@@ -132,7 +138,49 @@ def derive(rows: dict[str, BenchRow], replicas: list[str]) -> dict[str, Any]:
             "p95_large_over_small": ratio(large.p95_ms, small.p95_ms),
             "rps_large_over_small": ratio(large.rps, small.rps),
         }
+    always, everysec = rows.get("post_proxy"), rows.get("post_proxy_everysec")
+    if always and everysec:
+        d["fsync"] = {
+            "rps_everysec_over_always": ratio(everysec.rps, always.rps),
+            "p50_always_ms": always.p50_ms,
+            "p50_everysec_ms": everysec.p50_ms,
+            "redis_cpu_ms_always": always.cpu_ms.get("redis"),
+            "redis_cpu_ms_everysec": everysec.cpu_ms.get("redis"),
+        }
     return d
+
+
+# Issue 9's goals on this 2-core machine: (id, text, row, figure, "min" | "max", target).
+GOALS: tuple[tuple[str, str, str, str, str, float], ...] = (
+    ("get_rps", "GET /items (50) via proxy, req/s", "get_proxy", "rps", "min", 1000),
+    ("post_rps", "POST /items via proxy, req/s", "post_proxy", "rps", "min", 800),
+    ("get_ratio", "GET proxy/direct req/s", "proxy_overhead_get", "rps_proxy_over_direct", "min", 0.8),
+    ("post_ratio", "POST proxy/direct req/s", "proxy_overhead_post", "rps_proxy_over_direct", "min", 0.8),
+    ("get_service", "service CPU ms per GET", "get_proxy", "cpu:service", "max", 1.0),
+    ("post_service", "service CPU ms per POST", "post_proxy", "cpu:service", "max", 0.6),
+    ("get_traefik", "Traefik CPU ms per GET", "get_proxy", "cpu:traefik", "max", 0.3),
+    ("post_traefik", "Traefik CPU ms per POST", "post_proxy", "cpu:traefik", "max", 0.3),
+    ("idle", "idle stack CPU share of the machine", "idle", "lab_share", "max", 0.05),
+)
+
+
+def goals(rows: dict[str, BenchRow], derived: dict[str, Any], idle: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each goal with the measured figure and whether it was met (None: not measured)."""
+    out = []
+    for goal_id, text, where, figure, kind, target in GOALS:
+        actual: float | None = None
+        if where == "idle":
+            actual = idle.get(figure)
+        elif where in rows:
+            row = rows[where]
+            actual = row.cpu_ms.get(figure[4:]) if figure.startswith("cpu:") else getattr(row, figure)
+        elif where in derived:
+            actual = derived[where].get(figure)
+        met = None if actual is None else (actual >= target if kind == "min" else actual <= target)
+        out.append(
+            {"id": goal_id, "goal": text, "target": target, "kind": kind, "actual": actual, "met": met}
+        )
+    return out
 
 
 def _cpu_idle_fraction(interval_s: float = 1.0) -> float | None:
@@ -198,30 +246,6 @@ def machine_info(docker: Any = None) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- the run
 
 
-def _row_from_load(row_id: str, what: str, target: str, result: Any, items: int | None, sub: str) -> BenchRow:
-    return BenchRow(
-        id=row_id,
-        what=what,
-        tool="locust",
-        target=target,
-        concurrency=result.spec.users,
-        duration_s=result.duration_s,
-        items=items,
-        requests=result.requests,
-        failed=result.failed,
-        rps=result.rps,
-        p50_ms=result.latency.p50_ms,
-        p95_ms=result.latency.p95_ms,
-        p99_ms=result.latency.p99_ms,
-        max_ms=result.latency.max_ms,
-        served_by=result.served_by,
-        generator_cpu_mean=result.generator_cpu.mean,
-        generator_cpu_max=result.generator_cpu.max,
-        valid=result.valid,
-        results=sub,
-    )
-
-
 def _seed_small(proxy_url: str, needed: int) -> int:
     """POST `needed` items through the proxy (bounded: at most needed requests, 60 s)."""
     import requests
@@ -237,6 +261,129 @@ def _seed_small(proxy_url: str, needed: int) -> int:
     return made
 
 
+class _Bench:
+    """The state one bench run shares between its phases (kept out of run_bench's locals)."""
+
+    def __init__(self, docker: Any, lab: Any, settings: Any, report: BenchReport, out_dir: Path) -> None:
+        self.docker, self.lab, self.settings, self.report, self.out_dir = (
+            docker,
+            lab,
+            settings,
+            report,
+            out_dir,
+        )
+        self.rows: dict[str, BenchRow] = {}
+        self.load_max: dict[str, int] = {}
+        self.cpus = os.cpu_count() or 1
+
+    def measured(self, fn: Any) -> tuple[Any, Any]:
+        """Run fn() with memory sampling and CPU counters around it: (its value, CpuUsage)."""
+        from srelab.load.cpu import snapshot, usage
+        from srelab.load.lab import MemorySampler
+
+        with MemorySampler(self.lab.container_ids) as sampler:
+            before = snapshot(self.lab.container_ids)
+            value = fn()
+            after = snapshot(self.lab.container_ids)
+        for service, b in sampler.max_bytes.items():
+            self.load_max[service] = max(self.load_max.get(service, 0), b)
+        return value, usage(before, after)
+
+    def add(self, row: BenchRow) -> BenchRow:
+        self.rows[row.id] = row
+        self.report.rows.append(row)
+        cpu = ", ".join(f"{k} {v:.2f}" for k, v in row.cpu_ms.items() if v is not None)
+        flag = "" if row.valid is not False else "  [yellow]generator CPU saturated[/]"
+        console.print(
+            f"    {row.rps:,.0f} req/s, p50 {row.p50_ms} ms, p99 {row.p99_ms} ms, {row.failed} failed; "
+            f"CPU ms/request: {cpu}{flag}"
+        )
+        return row
+
+    def wrk_row(
+        self,
+        row_id: str,
+        what: str,
+        direct: bool,
+        seconds: int,
+        connections: int,
+        *,
+        post: bool = False,
+        items: int | None = None,
+        appendfsync: str | None = None,
+    ) -> BenchRow:
+        from srelab.load.cpu import per_request_ms
+        from srelab.load.wrk import run_wrk_many
+
+        bases = list(self.lab.replica_urls.values()) if direct else [self.settings.proxy_url]
+        urls = [f"{base}/items" for base in bases]
+        run, cpu = self.measured(
+            lambda: run_wrk_many(
+                urls,
+                connections=connections,
+                duration_s=seconds,
+                post_prefix=f"bench-{row_id}" if post else None,
+                log=self.out_dir / f"{row_id}.txt",
+            )
+        )
+        w = run.result
+        return self.add(BenchRow(
+            id=row_id, what=what, tool="wrk", target="direct" if direct else "proxy",
+            concurrency=connections, duration_s=w.duration_s, items=items, requests=w.requests,
+            failed=w.failed, rps=w.rps, p50_ms=w.p50_ms, p95_ms=w.p95_ms, p99_ms=w.p99_ms, max_ms=w.max_ms,
+            cpu_ms=per_request_ms(cpu, w.requests, run.cpu_s),
+            host_busy=round(cpu.host_busy_s / cpu.host_total_s, 3) if cpu.host_total_s else None,
+            appendfsync=appendfsync,
+        ))  # fmt: skip
+
+    def locust_row(self, row_id: str, what: str, users: int, seconds: float, items: int) -> BenchRow:
+        from srelab.load.api import LoadSpec, Scenario, run_load
+        from srelab.load.cpu import per_request_ms
+
+        spec = LoadSpec(scenario=Scenario.LIST, users=users, spawn_rate=users, duration_s=seconds,
+                        host=self.settings.proxy_url, timeout_s=5, label=f"bench {row_id}")  # fmt: skip
+        result, cpu = self.measured(lambda: run_load(spec, self.out_dir / row_id, html=False))
+        gen = result.generator_cpu.mean
+        generator_s = None if gen is None else gen / 100 * result.duration_s  # sampled once a second
+        return self.add(BenchRow(
+            id=row_id, what=what, tool="locust", target="proxy", concurrency=users,
+            duration_s=result.duration_s, items=items, requests=result.requests, failed=result.failed,
+            rps=result.rps, p50_ms=result.latency.p50_ms, p95_ms=result.latency.p95_ms,
+            p99_ms=result.latency.p99_ms, max_ms=result.latency.max_ms, served_by=result.served_by,
+            generator_cpu_mean=result.generator_cpu.mean, generator_cpu_max=result.generator_cpu.max,
+            valid=result.valid, results=row_id, cpu_ms=per_request_ms(cpu, result.requests, generator_s),
+            host_busy=round(cpu.host_busy_s / cpu.host_total_s, 3) if cpu.host_total_s else None,
+        ))  # fmt: skip
+
+    def idle_share(self, seconds: float = 20.0) -> dict[str, Any]:
+        """The idle stack's CPU: containers + engine over `seconds` with no load, as machine shares."""
+        _, cpu = self.measured(lambda: time.sleep(seconds))
+        share = {k: cpu.share_of_machine(v, self.cpus) for k, v in sorted(cpu.containers.items())}
+        return {
+            "seconds": round(cpu.wall_s, 1),
+            "lab_share": cpu.share_of_machine(cpu.lab_s, self.cpus),
+            "engine_share": cpu.share_of_machine(cpu.engine_s, self.cpus),
+            "host_busy_share": round(cpu.host_busy_s / cpu.host_total_s, 4) if cpu.host_total_s else None,
+            "by_service": share,
+        }
+
+    def redis_config(self, key: str, value: str | None = None) -> str:
+        """CONFIG GET (value None) or SET inside the Redis container; returns the value in force."""
+        from python_on_whales.exceptions import DockerException
+
+        cmd = ["redis-cli", "--no-auth-warning", "CONFIG"] + (["SET", key, value] if value else ["GET", key])
+        try:
+            out = str(self.docker.container.execute(self.lab.redis_container, cmd) or "")
+        except DockerException as exc:
+            raise LoadError(f"redis CONFIG {key}: {(exc.stderr or str(exc)).strip()[:200]}") from None
+        if value is not None:
+            if "OK" not in out:
+                raise LoadError(f"redis CONFIG SET {key} {value}: {out.strip()[:200]}")
+            return value
+        lines = out.strip().splitlines()
+        return lines[-1].strip() if lines else ""
+
+
 def run_bench(
     *,
     users: int,
@@ -248,16 +395,9 @@ def run_bench(
     out_dir: Path,
 ) -> BenchReport:
     from srelab.docker_client import compose_client, require_engine
-    from srelab.load.api import LoadSpec, Scenario, run_load
-    from srelab.load.lab import (
-        MemorySampler,
-        discover,
-        flush_items,
-        item_count,
-        memory_snapshot,
-    )
+    from srelab.load.lab import discover, flush_items, item_count, memory_snapshot
     from srelab.load.runner import check_targets
-    from srelab.load.wrk import run_wrk, seed_with_wrk, wrk_binary
+    from srelab.load.wrk import seed_with_wrk, wrk_binary
     from srelab.settings import PROFILES, get_settings
 
     started = time.monotonic()
@@ -267,12 +407,8 @@ def run_bench(
     wrk_binary()
     lab = discover(docker, settings.project, settings.proxy_url, settings.web_services)
     check_targets([settings.proxy_url], settings.proxy_url)
-    replicas = list(lab.replica_urls)
-    direct_urls = list(lab.replica_urls.values())
     assert lab.redis_container is not None
-    redis_container = lab.redis_container
     out_dir.mkdir(parents=True, exist_ok=True)
-
     report = BenchReport(
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
         machine=machine_info(docker),
@@ -289,132 +425,93 @@ def run_bench(
         },
     )
     report.notes.append(
-        "direct rows reach the replicas at their container IPs on the compose edge network "
-        "(no published ports, no helper container)"
+        "direct rows reach the replicas at their container IPs on the compose edge network (one wrk "
+        "per replica, the connections split between them; no published ports, no helper container)"
     )
-    rows: dict[str, BenchRow] = {}
-    load_max: dict[str, int] = {}
-    steps = 8
-    step = 0
+    b = _Bench(docker, lab, settings, report, out_dir)
+    steps, step = 9, 0
 
     def say(text: str) -> None:
         nonlocal step
         step += 1
         console.print(f"[bold cyan][{step}/{steps}][/] {text}  [dim]({time.monotonic() - started:.0f} s)[/]")
 
-    def sampled(fn: Any) -> Any:
-        with MemorySampler(docker, lab.containers) as sampler:
-            value = fn()
-        for service, b in sampler.max_bytes.items():
-            load_max[service] = max(load_max.get(service, 0), b)
-        return value
-
-    def locust_phase(
-        row_id: str, what: str, scenario: Scenario, direct: bool, n_items: int | None
-    ) -> BenchRow:
-        spec = LoadSpec(
-            scenario=scenario,
-            users=users,
-            spawn_rate=users,
-            duration_s=phase_s,
-            host=direct_urls[0] if direct else settings.proxy_url,
-            target_hosts=tuple(direct_urls) if direct else (),
-            timeout_s=5,
-            label=f"bench {row_id}",
-        )
-        allowed = lab.replica_hosts if direct else []
-        result = sampled(lambda: run_load(spec, out_dir / row_id, allowed_hosts=allowed, html=False))
-        row = _row_from_load(row_id, what, "direct" if direct else "proxy", result, n_items, row_id)
-        rows[row_id] = row
-        report.rows.append(row)
-        flag = "" if row.valid else "  [yellow]generator CPU saturated[/]"
-        console.print(
-            f"    {row.rps:,.0f} req/s, p50 {row.p50_ms} ms, p95 {row.p95_ms} ms, {row.failed} failed{flag}"
-        )
-        return row
-
-    # 1. memory at rest, store size
-    say("memory at rest, items stored")
+    say("memory and CPU at rest (20 s, no load)")
     if fresh:
-        flush_items(docker, redis_container)
+        flush_items(docker, lab.redis_container)
         report.notes.append("--fresh: the lab's Redis was flushed before the bench")
-    rest = memory_snapshot(docker, lab.containers)
-    n = item_count(docker, redis_container)
+    rest = memory_snapshot(lab.container_ids)
+    settle()
+    report.idle = b.idle_share()
+    console.print(f"    idle stack: {report.idle['lab_share']:.1%} of the machine "
+                  f"(host busy {report.idle['host_busy_share']:.1%})")  # fmt: skip
+    n = item_count(docker, lab.redis_container)
     if n < 100:
         _seed_small(settings.proxy_url, 100 - n)
-        n = item_count(docker, redis_container)
+        n = item_count(docker, lab.redis_container)
     if n > 1000:
         report.notes.append(f"the store already held {n} items for the 'small store' rows (use --fresh)")
-    n_small = n
 
-    say(f"GET /items via Traefik (Locust, {users} users, {phase_s:g} s, {n_small} items)")
-    locust_phase("get_proxy", "GET /items via Traefik", Scenario.LIST, False, n_small)
-    say("GET /items direct to the replicas (Locust)")
-    locust_phase("get_direct", "GET /items direct to replicas", Scenario.LIST, True, n_small)
+    say(f"GET /items via Traefik and direct (wrk, {users} connections, {wrk_s} s each, {n} items)")
+    b.wrk_row("get_proxy", "GET /items via Traefik", False, wrk_s, users, items=n)
+    b.wrk_row("get_direct", "GET /items direct to the replicas", True, wrk_s, users, items=n)
+    fsync = b.redis_config("appendfsync")
+    say(f"POST /items via Traefik and direct (wrk; Redis appendfsync {fsync})")
+    b.wrk_row("post_proxy", "POST /items via Traefik", False, wrk_s, users, post=True, appendfsync=fsync)
+    b.wrk_row("post_direct", "POST /items direct to the replicas", True, wrk_s, users, post=True,
+              appendfsync=fsync)  # fmt: skip
+    say("POST /items via Traefik with Redis at appendfsync everysec (then back)")
+    b.redis_config("appendfsync", "everysec")
+    try:
+        b.wrk_row("post_proxy_everysec", "POST /items via Traefik, appendfsync everysec", False, wrk_s, users,
+                  post=True, appendfsync="everysec")  # fmt: skip
+    finally:
+        b.redis_config("appendfsync", fsync)
+    say(f"GET /items via Traefik (Locust, {users} users, {phase_s:g} s)")
+    b.locust_row("get_proxy_locust", "GET /items via Traefik (Locust)", users, phase_s, n)
 
-    say(f"GET /items via Traefik (wrk, {users} connections, {wrk_s} s)")
-    wrk = sampled(lambda: run_wrk(f"{settings.proxy_url}/items", threads=2, connections=users,
-                                  duration_s=wrk_s, log=out_dir / "wrk_get_proxy.txt"))  # fmt: skip
-    rows["wrk_get_proxy"] = BenchRow(
-        id="wrk_get_proxy", what="GET /items via Traefik (wrk)", tool="wrk", target="proxy",
-        concurrency=users, duration_s=wrk.duration_s, items=n_small, requests=wrk.requests,
-        failed=wrk.failed, rps=wrk.rps, p50_ms=wrk.p50_ms, p95_ms=wrk.p95_ms, p99_ms=wrk.p99_ms,
-        max_ms=wrk.max_ms,
-    )  # fmt: skip
-    report.rows.append(rows["wrk_get_proxy"])
-    console.print(f"    {wrk.rps:,.0f} req/s, p50 {wrk.p50_ms} ms, p99 {wrk.p99_ms} ms, {wrk.failed} errors")
-
-    say("POST /items via Traefik (Locust)")
-    locust_phase("post_proxy", "POST /items via Traefik", Scenario.WRITE, False, None)
-    say("POST /items direct to the replicas (Locust)")
-    locust_phase("post_direct", "POST /items direct to replicas", Scenario.WRITE, True, None)
-
-    n = item_count(docker, redis_container)
+    n = item_count(docker, lab.redis_container)
+    n_large = n
     if items > n:
         say(f"seeding {items - n:,} items (wrk POST direct to the replicas, at most {seed_s} s)")
-        elapsed, seeds = sampled(
+        (elapsed, seeds), _ = b.measured(
             lambda: seed_with_wrk(
-                direct_urls, needed=items - n, count=lambda: item_count(docker, redis_container),
-                target=items, max_s=seed_s, log=out_dir / "wrk_seed.txt",
+                list(lab.replica_urls.values()), needed=items - n,
+                count=lambda: item_count(docker, lab.redis_container), target=items, max_s=seed_s,
+                log=out_dir / "wrk_seed.txt",
             )
         )  # fmt: skip
-        n_large = item_count(docker, redis_container)
+        n_large = item_count(docker, lab.redis_container)
         report.derived["seeding"] = {
             "items_before": n, "items_after": n_large, "seconds": round(elapsed, 1),
             "items_per_s": round((n_large - n) / elapsed, 1) if elapsed > 0 else None,
             "wrk_errors": sum(s.failed for s in seeds),
         }  # fmt: skip
-        console.print(
-            f"    {n_large:,} items after {elapsed:.0f} s ({(n_large - n) / max(elapsed, 1e-3):,.0f}/s)"
-        )
         if n_large < items:
             report.notes.append(f"seeding stopped at {n_large} items (time bound {seed_s} s)")
     else:
         say(f"store already holds {n:,} items")
-        n_large = n
     # Seeding saturates both cores; the large-store row must not measure its aftermath.
-    waited = settle()
-    report.derived["settle_before_large_s"] = waited
-    console.print(f"    machine settled after {waited:.0f} s")
-    say(f"GET /items via Traefik with {n_large:,} items (Locust)")
-    locust_phase(
-        "get_proxy_large", f"GET /items via Traefik, {n_large:,} items", Scenario.LIST, False, n_large
-    )
+    report.derived["settle_before_large_s"] = settle()
+    say(f"GET /items via Traefik with {n_large:,} items (wrk)")
+    b.wrk_row("get_proxy_large", f"GET /items via Traefik, {n_large:,} items", False, wrk_s, users,
+              items=n_large)  # fmt: skip
 
-    rest_after = memory_snapshot(docker, lab.containers)
+    say("memory at rest again")
+    rest_after = memory_snapshot(lab.container_ids)
     loadavg_end = _loadavg()
     report.machine["loadavg_at_end"] = loadavg_end
     start_avg = report.machine.get("loadavg_at_start") or []
     busiest = max((float(v[0]) for v in (start_avg, loadavg_end) if v), default=0.0)
-    cpus = os.cpu_count() or 1
-    if busiest > cpus:
+    if busiest > b.cpus:
         report.notes.append(
-            f"the machine was busy (1-min load average up to {busiest:g} on {cpus} CPUs): "
+            f"the machine was busy (1-min load average up to {busiest:g} on {b.cpus} CPUs): "
             "the numbers include contention with other work"
         )
-    report.memory = memory_summary(rest, load_max, lab.core_services())
+    report.memory = memory_summary(rest, b.load_max, lab.core_services())
     report.memory["at_rest_after_bytes"] = dict(sorted(rest_after.items()))
-    report.derived.update(derive(rows, replicas))
+    report.derived.update(derive(b.rows, list(lab.replica_urls)))
+    report.derived["goals"] = goals(b.rows, report.derived, report.idle)
     report.duration_s = round(time.monotonic() - started, 1)
     (out_dir / "bench.json").write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
     (out_dir / "bench.md").write_text(markdown(report), encoding="utf-8")
@@ -442,47 +539,92 @@ def compact(n: int) -> str:
 def row_label(r: BenchRow) -> str:
     method = "POST" if r.id.startswith("post") else "GET"
     label = f"{method} {r.target}"
-    if r.tool == "wrk":
-        label += " (wrk)"
+    if r.tool == "locust":
+        label += " (Locust)"
     if r.id in ("get_proxy", "get_proxy_large") and r.items is not None:
         label += f", {compact(r.items)} items"
+    if r.id == "post_proxy_everysec":
+        label += ", fsync everysec"
     return label
+
+
+CPU_COLUMNS = ("service", "traefik", "redis", "generator", "engine")
+
+
+def _cpu(r: BenchRow, component: str) -> str:
+    v = r.cpu_ms.get(component)
+    return "-" if v is None else f"{v:.2f}"
 
 
 def bench_table(report: BenchReport) -> Table:
     users = report.options.get("users")
     cpus = report.machine.get("cpus")
-    t = Table(title=f"srelab bench {report.started_at}, {cpus} CPUs, {users} users/connections")
+    t = Table(title=f"srelab bench {report.started_at}, {cpus} CPUs, {users} connections/users")
     t.add_column("row", no_wrap=True)
-    for col in ("req/s", "p50 ms", "p95 ms", "p99 ms", "failed", "gen CPU"):
+    for col in ("req/s", "p50 ms", "p99 ms", "failed"):
         t.add_column(col, justify="right", no_wrap=True)
+    for col in CPU_COLUMNS:
+        t.add_column(f"{col[:5]} ms", justify="right", no_wrap=True)
     for r in report.rows:
-        cpu = "-" if r.generator_cpu_mean is None else f"{r.generator_cpu_mean:.0f}%"
-        if r.valid is False:
-            cpu += "!"
+        gen = _cpu(r, "generator") + ("!" if r.valid is False else "")
         t.add_row(
-            row_label(r), f"{r.rps:,.0f}", _ms(r.p50_ms), _ms(r.p95_ms), _ms(r.p99_ms), f"{r.failed:,}", cpu
-        )
+            row_label(r), f"{r.rps:,.0f}", _ms(r.p50_ms), _ms(r.p99_ms), f"{r.failed:,}",
+            _cpu(r, "service"), _cpu(r, "traefik"), _cpu(r, "redis"), gen, _cpu(r, "engine"),
+        )  # fmt: skip
+    t.caption = "CPU ms per request of each component (service = the three replicas together)"
+    return t
+
+
+def _goal_value(g: dict[str, Any]) -> str:
+    v = g.get("actual")
+    if v is None:
+        return "-"
+    if g["id"] == "idle":
+        return f"{v:.1%}"
+    return f"{v:,.0f}" if v >= 100 else f"{v:.2f}"
+
+
+def goals_table(report: BenchReport) -> Table:
+    t = Table(title="goals (issue 9)")
+    for col in ("goal", "target", "measured", "met"):
+        t.add_column(col, justify="left" if col == "goal" else "right")
+    for g in report.derived.get("goals", []):
+        sign = ">=" if g["kind"] == "min" else "<="
+        target = f"{g['target']:.0%}" if g["id"] == "idle" else f"{g['target']:g}"
+        met = "-" if g["met"] is None else ("[green]yes[/]" if g["met"] else "[red]no[/]")
+        t.add_row(g["goal"], f"{sign} {target}", _goal_value(g), met)
     return t
 
 
 def derived_lines(report: BenchReport) -> list[str]:
     d = report.derived
     lines = []
+    idle = report.idle
+    if idle:
+        lines.append(
+            f"idle stack (containers + engine): {idle['lab_share']:.1%} of the machine over "
+            f"{idle['seconds']:g} s (the whole host was {idle['host_busy_share']:.1%} busy)"
+        )
     for method in ("get", "post"):
         o = d.get(f"proxy_overhead_{method}")
         if o:
             lines.append(
-                f"proxy overhead {method.upper()}: direct/proxy throughput {o['rps_direct_over_proxy']}x, "
-                f"p50 +{o['p50_added_ms']} ms ({o['p50_proxy_over_direct']}x)"
+                f"proxy {method.upper()}: proxy/direct throughput {o['rps_proxy_over_direct']}, "
+                f"p50 +{o['p50_added_ms']} ms"
             )
-    for method in ("get", "post"):
-        b = d.get(f"balance_{method}")
-        if b:
-            counts = ", ".join(f"{k} {v:,}" for k, v in b["served_by"].items())
-            lines.append(f"balance {method.upper()}: {counts}; max/min {b['max_min_ratio']}")
+    b = d.get("balance_get")
+    if b:
+        counts = ", ".join(f"{k} {v:,}" for k, v in b["served_by"].items())
+        lines.append(f"balance GET (Locust row): {counts}; max/min {b['max_min_ratio']}")
     if "locust_over_wrk_rps" in d:
         lines.append(f"Locust reaches {d['locust_over_wrk_rps']:.0%} of wrk's GET throughput")
+    f = d.get("fsync")
+    if f:
+        lines.append(
+            f"appendfsync everysec/always POST throughput {f['rps_everysec_over_always']}; p50 "
+            f"{f['p50_always_ms']} ms (always) vs {f['p50_everysec_ms']} ms (everysec); Redis CPU "
+            f"{f['redis_cpu_ms_always']} vs {f['redis_cpu_ms_everysec']} ms per POST"
+        )
     f = d.get("listing_flatness")
     if f:
         lines.append(
@@ -492,14 +634,16 @@ def derived_lines(report: BenchReport) -> list[str]:
         )
     s = d.get("seeding")
     if s:
-        lines.append(f"seeding: {s['items_after'] - s['items_before']:,} items in {s['seconds']} s "
-                     f"({s['items_per_s']}/s)")  # fmt: skip
+        lines.append(
+            f"seeding: {s['items_after'] - s['items_before']:,} items in {s['seconds']} s "
+            f"({s['items_per_s']}/s)"
+        )
     return lines
 
 
 def memory_table(report: BenchReport) -> Table:
     m = report.memory
-    t = Table(title="memory (docker stats)")
+    t = Table(title="memory (cgroups)")
     for col in ("service", "at rest", "under load (max)"):
         t.add_column(col, justify="left" if col == "service" else "right")
     rest, load = m.get("at_rest_bytes", {}), m.get("under_load_max_bytes", {})
@@ -523,22 +667,30 @@ def markdown(report: BenchReport) -> str:
     lines = [
         f"Measured {report.started_at} on {m.get('cpus')} CPUs ({m.get('cpu_model', '?')}), "
         f"{m.get('mem_total_gib', '?')} GiB, Docker {m.get('docker_version', '?')}; "
-        f"{report.options.get('users')} Locust users / wrk connections, "
-        f"{report.options.get('phase_s'):g} s per phase; 1-min load average "
+        f"{report.options.get('users')} wrk connections / Locust users, "
+        f"{report.options.get('wrk_s')} s per wrk row; 1-min load average "
         f"{load_start} at start, {load_end} at end.",
         "",
-        "| row | req/s | p50 ms | p95 ms | p99 ms | failed | Locust CPU |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| row | req/s | p50 ms | p99 ms | failed | service | traefik | redis | generator | engine |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report.rows:
-        cpu = "-" if r.generator_cpu_mean is None else f"{r.generator_cpu_mean:.0f}%"
-        if r.valid is False:
-            cpu += " (saturated)"
+        gen = _cpu(r, "generator") + (" (saturated)" if r.valid is False else "")
         lines.append(
-            f"| {row_label(r)} | {r.rps:,.0f} | {_ms(r.p50_ms)} | {_ms(r.p95_ms)} | {_ms(r.p99_ms)} "
-            f"| {r.failed:,} | {cpu} |"
+            f"| {row_label(r)} | {r.rps:,.0f} | {_ms(r.p50_ms)} | {_ms(r.p99_ms)} | {r.failed:,} "
+            f"| {_cpu(r, 'service')} | {_cpu(r, 'traefik')} | {_cpu(r, 'redis')} | {gen} "
+            f"| {_cpu(r, 'engine')} |"
         )
-    lines.append("")
+    lines += ["", "The last five columns are CPU milliseconds per request of each component.", ""]
+    goal_rows = report.derived.get("goals", [])
+    if goal_rows:
+        lines += ["| goal | target | measured | met |", "|---|---:|---:|---|"]
+        for g in goal_rows:
+            sign = ">=" if g["kind"] == "min" else "<="
+            target = f"{g['target']:.0%}" if g["id"] == "idle" else f"{g['target']:g}"
+            met = "-" if g["met"] is None else ("yes" if g["met"] else "**no**")
+            lines.append(f"| {g['goal']} | {sign} {target} | {_goal_value(g)} | {met} |")
+        lines.append("")
     lines += [f"- {line}" for line in derived_lines(report)]
     mem = report.memory
     if mem:
@@ -566,9 +718,9 @@ def parse_seconds(text: str, option: str) -> float:
 
 
 def bench_command(
-    users: Annotated[int, typer.Option(help="Locust users / wrk connections per phase")] = 12,
-    phase_time: Annotated[str, typer.Option(help="length of each Locust phase")] = "20s",
-    wrk_time: Annotated[str, typer.Option(help="length of the wrk phase")] = "15s",
+    users: Annotated[int, typer.Option(help="wrk connections / Locust users per row")] = 12,
+    phase_time: Annotated[str, typer.Option(help="length of the Locust row")] = "20s",
+    wrk_time: Annotated[str, typer.Option(help="length of each wrk row")] = "15s",
     items: Annotated[
         int, typer.Option(help="store size for the large-listing row (0: skip seeding)")
     ] = 100_000,
@@ -592,6 +744,7 @@ def bench_command(
     report = run_bench(users=users, phase_s=phase_s, wrk_s=wrk_s, items=items, seed_s=seed_s, fresh=fresh,
                        out_dir=target)  # fmt: skip
     console.print(bench_table(report))
+    console.print(goals_table(report))
     for line in derived_lines(report):
         console.print(f"  {line}")
     console.print(memory_table(report))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 import threading
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +28,7 @@ class LabTargets:
     project: str
     proxy_url: str
     containers: dict[str, str]  # compose service -> container name (running ones)
+    container_ids: dict[str, str]  # compose service -> container id (its cgroup's name)
     replica_urls: dict[str, str]  # web service -> http://<edge ip>:8000
     redis_container: str | None
 
@@ -75,6 +75,7 @@ def discover(docker: DockerClient, project: str, proxy_url: str, web_services: t
         project=project,
         proxy_url=proxy_url,
         containers=containers,
+        container_ids={s: c.id for s, c in by_service.items()},
         replica_urls=replica_urls,
         redis_container=containers.get("redis"),
     )
@@ -103,41 +104,31 @@ def flush_items(docker: DockerClient, redis_container: str) -> None:
         raise LoadError(f"cannot flush Redis: {(exc.stderr or str(exc)).strip()[:200]}") from None
 
 
-def memory_snapshot(docker: DockerClient, containers: dict[str, str]) -> dict[str, int]:
-    """service -> memory used (bytes) from one `docker stats --no-stream`."""
-    names = {v: k for k, v in containers.items()}
-    try:
-        stats = docker.stats(list(containers.values()))
-    except DockerException:
-        return {}
-    return {names[s.container_name]: int(s.memory_used) for s in stats if s.container_name in names}
+def memory_snapshot(container_ids: dict[str, str]) -> dict[str, int]:
+    """service -> memory used now (bytes), from each container's cgroup (no `docker stats`)."""
+    from srelab.load.cpu import container_memory_bytes
+
+    found = {service: container_memory_bytes(cid) for service, cid in container_ids.items()}
+    return {service: value for service, value in found.items() if value is not None}
 
 
 @dataclass
 class MemorySampler:
-    """Samples memory (and CPU) of the lab's containers in a thread while a load phase runs."""
+    """Samples the lab containers' memory from their cgroups in a thread while a load phase runs.
 
-    docker: DockerClient
-    containers: dict[str, str]
+    Reading cgroup files costs next to nothing; `docker stats`, which this replaced, kept the engine
+    busy enough to show in the bench's own CPU-per-request figures."""
+
+    container_ids: dict[str, str]
     max_bytes: dict[str, int] = field(default_factory=dict)
-    cpu: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     samples: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def _run(self) -> None:
-        names = {v: k for k, v in self.containers.items()}
         while not self._stop.is_set():
-            try:
-                stats = self.docker.stats(list(self.containers.values()))
-            except DockerException:
-                stats = []
-            for s in stats:
-                service = names.get(s.container_name)
-                if service is None:
-                    continue
-                self.max_bytes[service] = max(self.max_bytes.get(service, 0), int(s.memory_used))
-                self.cpu[service].append(float(s.cpu_percentage))
+            for service, used in memory_snapshot(self.container_ids).items():
+                self.max_bytes[service] = max(self.max_bytes.get(service, 0), used)
             self.samples += 1
             self._stop.wait(0.5)
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -75,6 +77,78 @@ def run_wrk(
     if log is not None:
         log.write_text(" ".join(cmd) + "\n" + proc.stdout + proc.stderr, encoding="utf-8")
     return parse_wrk_output(proc.stdout)
+
+
+class WrkRun(BaseModel):
+    """One or more wrk processes run side by side (one per target URL), summed."""
+
+    result: WrkResult
+    cpu_s: float  # the wrk processes' own CPU time (user + sys), from the kernel's rusage
+    processes: int
+
+
+def _combine(results: list[WrkResult]) -> WrkResult:
+    """Requests and errors add up; a latency figure is the highest of the processes' (wrk reports
+    percentiles, which cannot be merged exactly), so a combined row never looks better than it was."""
+    if len(results) == 1:
+        return results[0]
+    duration = max(r.duration_s for r in results)
+    requests = sum(r.requests for r in results)
+    errors = {k: sum(r.errors.get(k, 0) for r in results) for k in results[0].errors}
+    return WrkResult(
+        requests=requests,
+        duration_s=duration,
+        rps=round(sum(r.rps for r in results), 1),
+        errors=errors,
+        p50_ms=max(r.p50_ms for r in results),
+        p95_ms=max(r.p95_ms for r in results),
+        p99_ms=max(r.p99_ms for r in results),
+        max_ms=max(r.max_ms for r in results),
+        mean_ms=round(sum(r.mean_ms * r.requests for r in results) / max(requests, 1), 3),
+    )
+
+
+def run_wrk_many(
+    urls: list[str],
+    *,
+    connections: int,
+    duration_s: int,
+    post_prefix: str | None = None,
+    log: Path | None = None,
+) -> WrkRun:
+    """wrk against every URL at once for duration_s, `connections` split over them (one thread
+    each); GET, or POST with unique names `<post_prefix>-<thread>-<n>` (seed.lua without a limit).
+    Each process's CPU comes from its rusage (os.wait4), so the generator's cost per request is
+    measured, not guessed. Bounded: killed 15 s after duration_s."""
+    per_url = max(1, connections // len(urls))
+    script = ["-s", str(SEED_LUA)] if post_prefix else ["-s", str(REPORT_LUA)]
+    procs: list[tuple[list[str], subprocess.Popen[str]]] = []
+    for url in urls:
+        cmd = [wrk_binary(), "-t1", f"-c{per_url}", f"-d{duration_s}s", "--timeout", "5s", *script, url]
+        if post_prefix:
+            cmd += ["--", "0", post_prefix]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        procs.append((cmd, proc))
+    # A bound on the whole run: a hung wrk is killed (its partial output is then unparseable).
+    killer = threading.Timer(duration_s + 15, lambda: [p.kill() for _, p in procs if p.poll() is None])
+    killer.start()
+    outputs: list[str] = []
+    cpu_s = 0.0
+    try:
+        for cmd, proc in procs:
+            assert proc.stdout is not None
+            out = proc.stdout.read()  # wrk prints a few lines, at the end: no pipe can fill up
+            # Reap it ourselves to get its rusage (Popen.wait would discard it).
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            cpu_s += usage.ru_utime + usage.ru_stime
+            outputs.append(" ".join(cmd) + "\n" + out)
+    finally:
+        killer.cancel()
+    if log is not None:
+        log.write_text("\n".join(outputs), encoding="utf-8")
+    return WrkRun(result=_combine([parse_wrk_output(o) for o in outputs]), cpu_s=round(cpu_s, 3),
+                  processes=len(procs))  # fmt: skip
 
 
 def seed_with_wrk(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from srelab.load.bench import CORE_GOAL_BYTES, BenchRow, balance, derive, memory_summary, ratio
+from srelab.load.bench import CORE_GOAL_BYTES, BenchRow, balance, derive, goals, memory_summary, ratio
 from srelab.load.errors import LoadError
 from srelab.load.wrk import parse_wrk_output
 
@@ -36,7 +36,7 @@ def test_balance() -> None:
 
 def _row(row_id: str, rps: float, p50: float, p95: float = 10.0, items: int | None = None) -> BenchRow:
     return BenchRow(
-        id=row_id, what=row_id, tool="wrk" if row_id.startswith("wrk") else "locust",
+        id=row_id, what=row_id, tool="locust" if row_id.endswith("locust") else "wrk",
         target="direct" if "direct" in row_id else "proxy", concurrency=12, duration_s=20, items=items,
         requests=int(rps * 20), failed=0, rps=rps, p50_ms=p50, p95_ms=p95, p99_ms=p95, max_ms=p95,
         served_by={"web-a": 10, "web-b": 10, "web-c": 5},
@@ -47,15 +47,17 @@ def test_derive_ratios() -> None:
     rows = {
         "get_proxy": _row("get_proxy", 400, 20, 40, items=100),
         "get_direct": _row("get_direct", 600, 12),
-        "wrk_get_proxy": _row("wrk_get_proxy", 800, 10),
+        "get_proxy_locust": _row("get_proxy_locust", 200, 10),
         "post_proxy": _row("post_proxy", 200, 30),
+        "post_proxy_everysec": _row("post_proxy_everysec", 250, 24),
         "get_proxy_large": _row("get_proxy_large", 380, 22, 44, items=100_000),
     }
     d = derive(rows, ["web-a", "web-b", "web-c"])
-    assert d["proxy_overhead_get"] == {"rps_direct_over_proxy": 1.5, "p50_proxy_over_direct": 1.667,
-                                       "p50_added_ms": 8.0}  # fmt: skip
+    assert d["proxy_overhead_get"] == {"rps_direct_over_proxy": 1.5, "rps_proxy_over_direct": 0.667,
+                                       "p50_proxy_over_direct": 1.667, "p50_added_ms": 8.0}  # fmt: skip
     assert "proxy_overhead_post" not in d  # no direct POST row
     assert d["locust_over_wrk_rps"] == 0.5
+    assert d["fsync"]["rps_everysec_over_always"] == 1.25
     assert d["balance_get"]["max_min_ratio"] == 2.0
     assert d["listing_flatness"]["p50_large_over_small"] == 1.1
     assert d["listing_flatness"]["items_large"] == 100_000
@@ -74,3 +76,22 @@ def test_memory_totals_and_goal() -> None:
     assert m["core_goal_met"] is True
     heavy = memory_summary(rest, {"traefik": CORE_GOAL_BYTES}, core)
     assert heavy["core_goal_met"] is False
+
+
+def test_goals_judge_rows_derived_figures_and_idle_share() -> None:
+    rows = {
+        "get_proxy": _row("get_proxy", 1100, 9).model_copy(
+            update={"cpu_ms": {"service": 0.9, "traefik": 0.4}}
+        ),
+        "get_direct": _row("get_direct", 1200, 8),
+        "post_proxy": _row("post_proxy", 700, 12).model_copy(update={"cpu_ms": {"service": 0.8}}),
+    }
+    d = derive(rows, ["web-a"])
+    result = {g["id"]: (g["actual"], g["met"]) for g in goals(rows, d, {"lab_share": 0.03})}
+    assert result["get_rps"] == (1100, True)
+    assert result["post_rps"] == (700, False)
+    assert result["get_ratio"] == (0.917, True)
+    assert result["post_ratio"] == (None, None)  # no direct POST row: not measured, never "met"
+    assert result["get_service"] == (0.9, True) and result["get_traefik"] == (0.4, False)
+    assert result["post_traefik"] == (None, None)
+    assert result["idle"] == (0.03, True)

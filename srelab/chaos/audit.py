@@ -7,6 +7,11 @@
   the run's start (bounded by max_list_pages).
 - missing_from_list: acknowledged ids of the run that a complete scan did not list.
 
+Keyless writes (hey: no Idempotency-Key, no id read from the answers) are audited by count: every
+POST of the run carries the run's own item name, and after the run the items listed with that
+name (GET /items newest first, back to the run's start) are compared with the 2xx answers:
+stored > acknowledged are duplicates, stored < acknowledged are acknowledged writes lost.
+
 Reads use bounded concurrency and only the proxy URL (loopback).
 """
 
@@ -18,6 +23,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import Any
 from urllib.parse import urljoin
 
 import requests
@@ -27,6 +33,28 @@ from srelab.load import WriteRecord
 
 PAGE_LIMIT = 500
 EXAMPLES = 20  # ids/keys kept in the journal per finding
+
+
+class KeylessAudit(BaseModel):
+    """Writes without an Idempotency-Key, counted by the run's own item name."""
+
+    name: str  # the item name in every POST body of the run
+    sent: int | None = None  # requests the load generator sent (None: unknown, stopped early)
+    answered: int = 0  # requests that got an HTTP answer
+    acknowledged: int = 0  # of which 2xx: items the client was told are stored
+    failed: int = 0  # answered non-2xx, plus those without an answer when known
+    stored: int = 0  # distinct items with `name` that GET /items lists
+    listed_twice: int = 0  # of which listed more than once
+    duplicates: int = 0  # stored - acknowledged, when positive
+    lost: int = 0  # acknowledged - stored, when positive
+    list_pages: int = 0
+    list_complete: bool = False  # the scan reached items older than the run (or the end)
+    error: str | None = None
+
+
+def keyless_balance(acknowledged: int, stored: int) -> tuple[int, int]:
+    """(duplicates, lost) from the 2xx answers and the items stored under the run's name."""
+    return max(stored - acknowledged, 0), max(acknowledged - stored, 0)
 
 
 class AuditResult(BaseModel):
@@ -50,6 +78,7 @@ class AuditResult(BaseModel):
     missing_from_list_ids: list[str] = Field(default_factory=list)
     duration_s: float = 0.0
     error: str | None = None
+    keyless: KeylessAudit | None = None  # set for keyless (hey) runs instead of the per-id checks
 
 
 def duplicate_keys(records: Iterable[WriteRecord]) -> dict[str, list[str]]:
@@ -112,6 +141,34 @@ def _created_epoch(item: dict[str, object]) -> float | None:
         return None
 
 
+def scan_items(
+    base_url: str,
+    since: float,
+    max_pages: int,
+    timeout_s: float = 10.0,
+    session: requests.Session | None = None,
+) -> tuple[list[dict[str, Any]], int, bool]:
+    """Items GET /items lists (newest first) back to `since`: (items, pages, complete)."""
+    session = session or requests.Session()
+    url = f"{base_url}/items?limit={PAGE_LIMIT}"
+    items: list[dict[str, Any]] = []
+    pages = 0
+    while pages < max_pages:
+        response = session.get(url, timeout=timeout_s)
+        response.raise_for_status()
+        page = response.json()
+        pages += 1
+        items.extend(page)
+        created = [_created_epoch(item) for item in page]
+        if page and all(c is not None and c < since for c in created):
+            return items, pages, True
+        nxt = response.links.get("next", {}).get("url")
+        if not nxt:
+            return items, pages, True
+        url = urljoin(base_url + "/", nxt)
+    return items, pages, False
+
+
 def scan_list(
     base_url: str,
     since: float,
@@ -120,24 +177,49 @@ def scan_list(
     session: requests.Session | None = None,
 ) -> tuple[list[str], int, bool]:
     """Ids GET /items lists (newest first) back to `since`: (ids, pages, complete)."""
-    session = session or requests.Session()
-    url = f"{base_url}/items?limit={PAGE_LIMIT}"
-    ids: list[str] = []
-    pages = 0
-    while pages < max_pages:
-        response = session.get(url, timeout=timeout_s)
-        response.raise_for_status()
-        page = response.json()
-        pages += 1
-        ids.extend(str(item["id"]) for item in page)
-        created = [_created_epoch(item) for item in page]
-        if page and all(c is not None and c < since for c in created):
-            return ids, pages, True
-        nxt = response.links.get("next", {}).get("url")
-        if not nxt:
-            return ids, pages, True
-        url = urljoin(base_url + "/", nxt)
-    return ids, pages, False
+    items, pages, complete = scan_items(base_url, since, max_pages, timeout_s, session)
+    return [str(item["id"]) for item in items], pages, complete
+
+
+def audit_keyless(
+    name: str,
+    base_url: str,
+    since: float,
+    *,
+    sent: int | None,
+    answered: int,
+    acknowledged: int,
+    max_list_pages: int = 100,
+    session: requests.Session | None = None,
+) -> AuditResult:
+    """Count the items stored under the run's `name` and balance them against the 2xx answers."""
+    started = time.monotonic()
+    failed = answered - acknowledged + (sent - answered if sent is not None else 0)
+    keyless = KeylessAudit(name=name, sent=sent, answered=answered, acknowledged=acknowledged, failed=failed)
+    result = AuditResult(posts=sent if sent is not None else answered, acknowledged_posts=acknowledged)
+    if max_list_pages <= 0:
+        keyless.error = "listing disabled (audit.max_list_pages 0): keyless writes cannot be counted"
+    else:
+        try:
+            items, pages, complete = scan_items(base_url, since - 5.0, max_list_pages, session=session)
+        except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+            keyless.error = f"listing failed: {type(exc).__name__}: {exc}"
+        else:
+            # Only items created since the run's start count (the scan's last page reaches further).
+            counts = Counter(
+                str(item["id"])
+                for item in items
+                if item.get("name") == name and (_created_epoch(item) or since) >= since - 5.0
+            )
+            keyless.stored = len(counts)
+            keyless.listed_twice = sum(1 for n in counts.values() if n > 1)
+            keyless.duplicates, keyless.lost = keyless_balance(acknowledged, keyless.stored)
+            keyless.list_pages, keyless.list_complete = pages, complete
+            result.listed, result.list_pages, result.list_complete = len(items), pages, complete
+            result.listed_twice = keyless.listed_twice
+    result.keyless = keyless
+    result.duration_s = round(time.monotonic() - started, 3)
+    return result
 
 
 def audit_writes(

@@ -70,6 +70,7 @@ def run_cmd(
         console.print(
             f"load: {exp.spec.scenario.value} x {exp.spec.users} users, "
             + (f"{exp.spec.requests} requests" if exp.spec.requests else f"{exp.spec.duration_s:g} s")
+            + (" with hey" if exp.load.tool == "hey" else "")
         )
         return
     runner = ChaosRunner(exp, path, settings, console=console, live=live, seed=seed, annotate=annotate)
@@ -118,7 +119,15 @@ def _print_summary(journal: Journal, folder: Path) -> None:
                 f"(from {rot.reference or '?'})" + (f" [{rot.error}]" if rot.error else ""),
                 highlight=False,
             )
-    if journal.audit is not None:
+    if journal.audit is not None and journal.audit.keyless is not None:
+        k = journal.audit.keyless
+        console.print(
+            f"keyless write audit ({k.name}): {'?' if k.sent is None else k.sent} sent, {k.acknowledged} "
+            f"acknowledged (2xx), {k.stored} stored: {k.duplicates} duplicate(s), {k.lost} lost"
+            + ("" if k.list_complete else " [listing incomplete]"),
+            highlight=False,
+        )
+    elif journal.audit is not None:
         a = journal.audit
         console.print(
             f"write audit: {a.acknowledged} acknowledged, {a.lost} lost, {a.unverified} unverified, "
@@ -224,9 +233,15 @@ def compare_rows(a: Journal, b: Journal) -> list[tuple[str, str, str]]:
         ("writes acknowledged", lambda j: str(j.audit.acknowledged)),
         ("writes lost", lambda j: str(j.audit.lost)),
         ("duplicates (keys / listed twice)", lambda j: f"{j.audit.duplicate_keys} / {j.audit.listed_twice}"),
+        ("keyless: acknowledged / stored", _keyless_balance),
     ):
         add(label, getter(a) if a.audit else "-", getter(b) if b.audit else "-")
     return rows
+
+
+def _keyless_balance(journal: Journal) -> str:
+    k = journal.audit.keyless if journal.audit is not None else None
+    return "-" if k is None else f"{k.acknowledged} / {k.stored}"
 
 
 @chaos_app.command("compare")

@@ -171,11 +171,31 @@ class Audit(_Strict):
 
 
 class LoadConfig(_Strict):
-    """The load: a preset of the load harness (hey-post, hey-get) or LoadSpec fields."""
+    """The load: a preset of the load harness (hey-post, hey-get) or LoadSpec fields, run by Locust
+    or by the real hey binary (`tool: hey`: the hey-get/hey-post scenarios, request-bounded)."""
 
     preset: str | None = None
     scale: float = Field(10.0, ge=1, le=10_000)
+    tool: Literal["locust", "hey"] = "locust"
+    rate_per_worker: float | None = Field(
+        None, gt=0, le=10_000, description="tool hey: requests per second per worker (hey -q)"
+    )
     spec: LoadSpec
+
+    @model_validator(mode="after")
+    def _tool(self) -> LoadConfig:
+        from srelab.load.errors import LoadError
+        from srelab.load.hey import check_hey_spec
+
+        if self.tool == "locust":
+            if self.rate_per_worker is not None:
+                raise ValueError("rate_per_worker: only with tool: hey (it is hey -q)")
+            return self
+        try:
+            check_hey_spec(self.spec)
+        except LoadError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
 
 class Experiment(_Strict):
@@ -209,8 +229,10 @@ class Experiment(_Strict):
         fields = dict(value)
         preset = fields.pop("preset", None)
         scale = fields.pop("scale", 10.0)
+        # LoadConfig's own fields; the rest are LoadSpec fields.
+        tool = {k: fields.pop(k) for k in ("tool", "rate_per_worker") if k in fields}
         if preset is None:
-            return {"preset": None, "scale": scale, "spec": fields}
+            return {"preset": None, "scale": scale, **tool, "spec": fields}
         from srelab.load.presets import PRESETS, preset_spec
 
         if preset not in PRESETS:
@@ -220,7 +242,7 @@ class Experiment(_Strict):
         # The preset's values, overridden by the file's fields; validated as a nested LoadSpec so
         # errors name the field (load.users).
         base = preset_spec(preset, float(scale)).model_dump()
-        return {"preset": preset, "scale": scale, "spec": {**base, **fields}}
+        return {"preset": preset, "scale": scale, **tool, "spec": {**base, **fields}}
 
     @model_validator(mode="after")
     def _consistent(self) -> Experiment:

@@ -116,7 +116,32 @@ def context(journal: Journal) -> dict[str, Any]:
     ]
     audit_rows = []
     a = journal.audit
-    if a is not None:
+    keyless_line = ""
+    if a is not None and a.keyless is not None:
+        k = a.keyless
+        sent = "unknown (stopped early)" if k.sent is None else k.sent
+        audit_rows = [
+            ["item name of the run (every POST body)", k.name],
+            ["requests sent (hey -n, rounded to its workers)", sent],
+            ["answered", k.answered],
+            ["acknowledged (2xx)", k.acknowledged],
+            ["failed (non-2xx or no answer)", k.failed],
+            [
+                "stored (items with the run's name in GET /items)",
+                f"{k.stored} (scanned {a.listed} items, {k.list_pages} pages"
+                + (", complete)" if k.list_complete else ", not complete)"),
+            ],
+            ["duplicates (stored - acknowledged)", k.duplicates],
+            ["acknowledged writes lost (acknowledged - stored)", k.lost],
+            ["items of the run listed twice", k.listed_twice],
+        ]
+        if k.error:
+            audit_rows.append(["error", k.error])
+        keyless_line = (
+            f"keyless writes: {k.acknowledged} acknowledged, {k.stored} stored: "
+            f"{k.duplicates} duplicate(s), {k.lost} lost"
+        )
+    elif a is not None:
         audit_rows = [
             ["POST attempts recorded", a.posts],
             [
@@ -157,10 +182,14 @@ def context(journal: Journal) -> dict[str, Any]:
     load = journal.load
     spec = load.spec
     shape = f"{spec.get('requests')} requests" if spec.get("requests") else f"{spec.get('duration_s')} s"
+    tool = load.summary.get("tool") or journal.experiment.get("load", {}).get("tool") or "locust"
+    unplaced = load.summary.get("unplaced_failures") or 0
     load_line = (
         f"{spec.get('scenario')} x {spec.get('users')} users, {shape}"
         + (f" (preset {load.preset})" if load.preset else "")
+        + (" with hey" if tool == "hey" else "")
         + f": {load.requests} requests, {load.failed} failed"
+        + (f" ({unplaced} without an answer: no time, in no second)" if unplaced else "")
         + (f", stopped by {load.stop_reason}" if load.stop_reason else "")
         + (f"; error: {load.error}" if load.error else "")
     )
@@ -205,6 +234,7 @@ def context(journal: Journal) -> dict[str, Any]:
         "event_header": ["when", "kind", "action", "service", "outcome", "took", "detail"],
         "event_rows": event_rows,
         "audit_rows": audit_rows,
+        "keyless_line": keyless_line,
         "timeline_header": [
             "s",
             "phase",
@@ -232,6 +262,7 @@ def render_markdown(journal: Journal, png: str | None = "timeline.png") -> str:
         f"- stack: project `{j.project}`, proxy {j.proxy_url}",
         f"- targets: {c['targets']}",
         f"- load: {c['load_line']}",
+        *([f"- {c['keyless_line']}"] if c["keyless_line"] else []),
         f"- exit code: {j.exit_code}" + (f" (aborted: {j.aborted})" if j.aborted else ""),
         "",
         "## Verdicts",

@@ -2,7 +2,9 @@
 
 Threads:
 - the load harness (srelab.load.run_load) runs in a worker thread; its on_second buckets feed the
-  live view through a queue;
+  live view through a queue. With `load.tool: hey` the real hey runs instead (srelab.load.hey):
+  it reports only when it ends, so t0 comes from its start (on_start) and the buckets arrive
+  after the run;
 - each (fault, target service) pair gets a thread that sleeps until its time (counted from the
   load's t0, the start of its first one-second bucket), injects, sleeps until the restore time and
   restores in a `finally`;
@@ -25,6 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +39,7 @@ from rich.text import Text
 
 from srelab.chaos.analysis import analyse, read_event_latencies
 from srelab.chaos.annotate import Annotator
-from srelab.chaos.audit import audit_writes
+from srelab.chaos.audit import AuditResult, audit_keyless, audit_writes
 from srelab.chaos.faults import FaultDriver, FaultError, Snapshot
 from srelab.chaos.journal import EventRecord, FaultRecord, Journal, LoadSection
 from srelab.chaos.model import (
@@ -51,12 +54,18 @@ from srelab.chaos.model import (
 )
 from srelab.chaos.rotation import watch
 from srelab.chaos.targets import Candidate, Selection, compose_candidates, select_all
+from srelab.chaos.verdict import amend, charge_unplaced, check_overlaps, fault_overlap
 from srelab.errors import LabError
 from srelab.load import LoadResult, LoadSpec, SecondBucket, run_load
+from srelab.load.hey import END_ONLY_NOTE, UNANSWERED_KIND, HeyOptions, run_hey
 from srelab.settings import Settings
 
 FIRST_BUCKET_TIMEOUT_S = 45.0  # Locust import + spawn + the harness's 1.5 s emit lag
 ROTATION_TIMEOUT_S = 45.0
+HEY_LIVE_NOTE = (
+    "load: hey writes its per-request CSV only when it ends: the live view had no per-second data "
+    "during the run; the 1 s timeline, phases and verdicts were built from that CSV afterwards"
+)
 RESTARTED_BY_RESTORE = frozenset({Action.KILL, Action.STOP})
 NETWORK_ACTIONS = frozenset({Action.DELAY, Action.LOSS})
 LoadFn = Callable[..., LoadResult]
@@ -98,6 +107,7 @@ class ChaosRunner:
         console: Console | None = None,
         driver: FaultDriver | None = None,
         load_fn: LoadFn = run_load,
+        hey_fn: LoadFn = run_hey,
         candidates: list[Candidate] | None = None,
         out_dir: Path | None = None,
         live: bool | None = None,
@@ -110,6 +120,7 @@ class ChaosRunner:
         self.settings = settings
         self.console = console or Console()
         self.load_fn = load_fn
+        self.hey_fn = hey_fn
         self._candidates = candidates
         self.out_dir = out_dir or run_folder(settings, experiment.name)
         self.live = self.console.is_terminal if live is None else live
@@ -124,6 +135,7 @@ class ChaosRunner:
         self.load_done = threading.Event()
         self.stop_load = threading.Event()
         self.t0: float | None = None
+        self.load_started: float | None = None  # hey's start (it has no buckets before its end)
         self.lock = threading.Lock()
         self.state = LiveState()
         self.events: list[EventRecord] = []
@@ -382,18 +394,15 @@ class ChaosRunner:
                 journal.notes.append(
                     "load harness: measurement not valid: " + "; ".join(load.invalid_reasons)
                 )
+            journal.notes.extend(f"load: {note}" for note in load.notes if note != END_ONLY_NOTE)
+        if self.exp.load.tool == "hey":
+            journal.notes.append(HEY_LIVE_NOTE)
         if "error" in result:
             journal.load.error = result["error"]
         buckets = load.timeline if load is not None else self.state.buckets
         if self.exp.audit.enabled and load is not None and not interrupted:
             with self.console.status("write audit: reading back every acknowledged write"):
-                journal.audit = audit_writes(
-                    list(load.write_records()),
-                    self.proxy_url,
-                    since=load.started_at,
-                    concurrency=self.exp.audit.concurrency,
-                    max_list_pages=self.exp.audit.max_list_pages,
-                )
+                journal.audit = self._audit(load)
         elif self.exp.audit.enabled:
             journal.audit_note = "write audit skipped: " + (
                 "interrupted" if interrupted else "no load result"
@@ -403,6 +412,7 @@ class ChaosRunner:
         journal.ended_at = time.time()
         latencies = read_event_latencies(self.out_dir / "load" / "events.tsv") if load is not None else None
         analyse(journal, self.exp, buckets, latencies)
+        self._amend(journal, load, latencies)
         from srelab.chaos.report import write_report
 
         write_report(journal, self.out_dir)
@@ -417,10 +427,81 @@ class ChaosRunner:
             raise KeyboardInterrupt
         return journal
 
+    @property
+    def item_name(self) -> str:
+        """The name in every keyless POST of the run: the write audit counts the items by it."""
+        return f"hey-{self.out_dir.name}"[:200]
+
+    def _audit(self, load: LoadResult) -> AuditResult:
+        hey = load.hey
+        if hey is not None and hey.item_name is not None:
+            return audit_keyless(
+                hey.item_name,
+                self.proxy_url,
+                since=load.started_at,
+                sent=hey.planned if hey.unanswered is not None else None,
+                answered=hey.answered,
+                acknowledged=hey.acknowledged,
+                max_list_pages=self.exp.audit.max_list_pages,
+            )
+        return audit_writes(
+            list(load.write_records()),
+            self.proxy_url,
+            since=load.started_at,
+            concurrency=self.exp.audit.concurrency,
+            max_list_pages=self.exp.audit.max_list_pages,
+        )
+
+    def _amend(
+        self, journal: Journal, load: LoadResult | None, latencies: list[tuple[float, float]] | None
+    ) -> None:
+        """What the verdicts need from the raw run: did each fault meet requests at all, and the
+        failures hey gives no time for (charged to every phase)."""
+        verdicts = journal.verdicts
+        if verdicts is None:
+            return
+        if latencies is not None:
+            inject_ends = {(e.fault, e.service): e.end for e in journal.events if e.kind == "inject" and e.ok}
+            overlaps = [
+                fault_overlap(
+                    f.index,
+                    f.injected_at,
+                    inject_ends.get((f.index, f.service), f.injected_at),
+                    f.restored_at or journal.ended_at,
+                    latencies,
+                )
+                for f in journal.faults
+                if f.inject_ok and f.injected_at is not None
+            ]
+            reasons, notes = check_overlaps(overlaps)
+            amend(verdicts, "recovery", reasons, notes)
+        if load is not None and load.unplaced_failures:
+            hyp = self.exp.hypothesis
+            charge_unplaced(
+                verdicts,
+                journal.phases,
+                hyp.steady,
+                hyp.during_or_steady,
+                load.unplaced_failures,
+                UNANSWERED_KIND,
+            )
+        journal.exit_code = verdicts.exit_code
+
+    def _on_load_start(self, t0: float) -> None:
+        self.load_started = t0
+
+    def _load_function(self) -> LoadFn:
+        if self.exp.load.tool != "hey":
+            return self.load_fn
+        options = HeyOptions(rate_per_worker=self.exp.load.rate_per_worker, item_name=self.item_name)
+        return partial(self.hey_fn, options=options, on_start=self._on_load_start)
+
     def _run_load_and_faults(self, spec: LoadSpec, result: dict[str, Any]) -> None:
+        load_fn = self._load_function()
+
         def load_worker() -> None:
             try:
-                result["result"] = self.load_fn(
+                result["result"] = load_fn(
                     spec, self.out_dir / "load", on_second=self.bucket_queue.put, stop_event=self.stop_load
                 )
             except BaseException as exc:  # reported by the main thread
@@ -439,6 +520,9 @@ class ChaosRunner:
                 if self.state.buckets:
                     first = self.state.buckets[0]
                     self.t0 = first.t - first.second
+                    break
+                if self.load_started is not None:
+                    self.t0 = self.load_started
                     break
                 if self.load_done.is_set() or time.time() > deadline:
                     self.stop_load.set()
@@ -584,7 +668,10 @@ class ChaosRunner:
                 "last second",
                 f"{last.requests} req/s, {failed} failed" + (f" ({kinds})" if kinds else "") + f", p95 {p95}",
             )
-        head.add_row("so far", f"{total} requests, {errors} failed")
+        if last is None and self.exp.load.tool == "hey" and self.t0 is not None:
+            head.add_row("load", "hey running: it reports only when it ends (no per-second data until then)")
+        else:
+            head.add_row("so far", f"{total} requests, {errors} failed")
         pending = sorted(
             (t.record.planned_at_s, t) for t in self.tasks if not t.attempted and not t.record.skipped
         )

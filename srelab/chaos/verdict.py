@@ -1,15 +1,20 @@
 """Verdicts: the hypothesis per phase, recovery goals, the write audit, the restore; overall.
 
 Overall passes only when every part passes. The exit code follows it: 0 pass, 1 fail.
+
+After `decide`, the runner amends the verdicts with what only the raw run shows (`amend`):
+whether each fault's window overlapped requests at all (`fault_overlap`: a fault no request saw
+proves nothing, so the run is inconclusive and fails), and failures that belong to no second
+(`charge_unplaced`: hey gives no time for a request without an answer).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from pydantic import BaseModel, Field
 
-from srelab.chaos.audit import AuditResult
+from srelab.chaos.audit import AuditResult, KeylessAudit
 from srelab.chaos.model import Hypothesis, Recovery
 from srelab.chaos.timeline import PhaseStats
 from srelab.chaos.timeline import Recovery as RecoveryFigures
@@ -127,10 +132,49 @@ def check_recovery(
     return Verdict(passed=not reasons, reasons=reasons, notes=notes)
 
 
+def check_keyless(k: KeylessAudit, fail_on_duplicates: bool) -> Verdict:
+    """Keyless writes by count: stored > acknowledged is duplicates, stored < acknowledged is loss;
+    a count that could not be completed fails (it proves neither)."""
+    sent = "?" if k.sent is None else str(k.sent)
+    reasons: list[str] = []
+    notes = [
+        f"keyless writes {k.name!r}: {sent} sent, {k.answered} answered, "
+        f"{k.acknowledged} acknowledged (2xx), {k.stored} stored"
+    ]
+    if k.error:
+        reasons.append(f"stored items not counted: {k.error}")
+    elif not k.list_complete:
+        reasons.append(
+            f"stored items not counted: GET /items scanned {k.list_pages} page(s), "
+            "not back to the run's start"
+        )
+    else:
+        if k.duplicates:
+            text = f"{k.duplicates} duplicate(s): {k.stored} items stored for {k.acknowledged} acknowledged"
+            if k.failed:
+                text += (
+                    f" (with {k.failed} failed request(s), some may be writes stored although their answer "
+                    "was a failure: the client cannot tell)"
+                )
+            (reasons if fail_on_duplicates else notes).append(text)
+        if k.lost:
+            reasons.append(
+                f"{k.lost} acknowledged write(s) lost: "
+                f"{k.stored} items stored for {k.acknowledged} acknowledged"
+            )
+        if k.listed_twice:
+            reasons.append(f"{k.listed_twice} item(s) of the run listed twice by GET /items")
+    if k.sent is None:
+        notes.append("requests sent: unknown (the load generator was stopped early)")
+    return Verdict(passed=not reasons, reasons=reasons, notes=notes)
+
+
 def check_audit(audit: AuditResult | None, fail_on_duplicates: bool) -> Verdict:
     """Acknowledged writes lost always fail; so do unverified reads; duplicates when asked."""
     if audit is None:
         return Verdict(passed=True, notes=["write audit disabled"])
+    if audit.keyless is not None:
+        return check_keyless(audit.keyless, fail_on_duplicates)
     reasons, notes = [], []
     notes.append(f"{audit.acknowledged} acknowledged writes read back: {audit.read_ok} found")
     if audit.lost:
@@ -191,3 +235,102 @@ def decide(
         "restore": check_restore(restore_problems, restore_verified),
     }
     return Verdicts(**parts, overall=overall(parts, aborted, extra_reasons))
+
+
+def amend(verdicts: Verdicts, part: str, reasons: Sequence[str] = (), notes: Sequence[str] = ()) -> None:
+    """Add findings to one part (and its reasons to overall, prefixed like `overall` does)."""
+    item: Verdict = getattr(verdicts, part)
+    item.notes.extend(notes)
+    if reasons:
+        item.reasons.extend(reasons)
+        item.passed = False
+        verdicts.overall.reasons.extend(f"{part}: {r}" for r in reasons)
+        verdicts.overall.passed = False
+
+
+class FaultOverlap(BaseModel):
+    """Requests a fault's window [inject, restore) met: only they can show its effect."""
+
+    fault: int
+    in_flight_at_inject: int = 0  # in flight when the inject action began
+    during_inject: int = 0  # in flight at some time while it ran (the fault lands in there)
+    inject_s: float = 0.0  # how long the inject action took
+    started_during: int = 0  # started in [inject, restore)
+    completed_during: int = 0  # completed in [inject, restore)
+
+    @property
+    def overlapped(self) -> bool:
+        return self.during_inject + self.started_during + self.completed_during > 0
+
+
+def fault_overlap(
+    fault: int,
+    inject_t: float,
+    inject_end: float,
+    restore_t: float,
+    requests: Iterable[tuple[float, float]],
+) -> FaultOverlap:
+    """requests: (completion epoch, latency ms) of every request (events.tsv). The inject action
+    runs from inject_t to inject_end; the fault takes effect somewhere in between."""
+    out = FaultOverlap(fault=fault, inject_s=round(inject_end - inject_t, 3))
+    for end, latency_ms in requests:
+        start = end - latency_ms / 1000.0
+        if start < inject_t < end:
+            out.in_flight_at_inject += 1
+        if start < max(inject_end, inject_t + 1e-9) and end > inject_t:
+            out.during_inject += 1
+        if inject_t <= start < restore_t:
+            out.started_during += 1
+        if inject_t <= end < restore_t:
+            out.completed_during += 1
+    return out
+
+
+def check_overlaps(overlaps: Sequence[FaultOverlap]) -> tuple[list[str], list[str]]:
+    """(reasons, notes): a fault whose window met no request makes the run inconclusive."""
+    reasons, notes = [], []
+    for o in overlaps:
+        figures = (
+            f"{o.in_flight_at_inject} request(s) in flight when the inject began, {o.during_inject} during "
+            f"the inject action ({o.inject_s:.2f} s), {o.started_during} started and {o.completed_during} "
+            "completed while it was active"
+        )
+        if o.overlapped:
+            notes.append(f"fault {o.fault}: {figures}")
+        else:
+            reasons.append(f"fault {o.fault}: inconclusive: no request met it ({figures})")
+    return reasons, notes
+
+
+def charge_unplaced(
+    verdicts: Verdicts,
+    phases: Mapping[str, PhaseStats],
+    steady: Hypothesis,
+    during: Hypothesis,
+    count: int,
+    kind: str,
+) -> None:
+    """Failures with no time (hey: requests without an answer) could belong to any phase: each
+    phase must hold its hypothesis with all of them added (the worst case)."""
+    if count <= 0:
+        return
+    for part, hyp in (("before", steady), ("during", during), ("after", steady)):
+        stats = phases.get(part)
+        if stats is None or stats.requests == 0:
+            continue
+        failures = dict(stats.failures)
+        failures[kind] = failures.get(kind, 0) + count
+        charged = stats.model_copy(
+            update={
+                "requests": stats.requests + count,
+                "failed": stats.failed + count,
+                "failures": failures,
+                "error_rate": (stats.failed + count) / (stats.requests + count),
+            }
+        )
+        worst = check_phase(charged, hyp)
+        current: Verdict = getattr(verdicts, part)
+        new = [r for r in worst.reasons if r not in current.reasons]
+        suffix = f" (with the {count} unanswered request(s) hey gives no time for)"
+        amend(verdicts, part, [r + suffix for r in new])
+        current.notes.append(f"{count} request(s) with no answer and no time (hey) counted in this phase")

@@ -226,6 +226,23 @@ class Breach(BaseModel):
 
 
 StopReason = Literal["duration", "requests", "stop_event", "interrupted", "generator_exit", "hard_timeout"]
+LoadTool = Literal["locust", "hey"]
+
+
+class HeyFigures(BaseModel):
+    """What a real `hey` run reported (srelab/load/hey.py); hey prints one CSV line per answer."""
+
+    command: list[str]
+    exit_code: int | None = None
+    planned: int  # requests hey sends: -n rounded down to a multiple of -c (n / c per worker)
+    answered: int  # lines in hey's CSV: requests that got an HTTP answer
+    acknowledged: int  # answers with a 2xx status (for a POST: items the client was told are stored)
+    status_codes: dict[str, int] = Field(default_factory=dict)  # status -> answers
+    # planned - answered when hey ran to its end; None when it was stopped early (it does not
+    # report how many it sent, so requests without an answer cannot be counted then).
+    unanswered: int | None = None
+    rate_per_worker: float | None = None  # hey -q
+    item_name: str | None = None  # the name in every POST body (keyless write audit)
 
 
 class LoadResult(BaseModel):
@@ -253,6 +270,12 @@ class LoadResult(BaseModel):
     locust_reported: dict[str, int] | None = None  # Locust's own Aggregated counts, cross-check
     timeline: list[SecondBucket] = Field(default_factory=list, exclude=True)
     files: dict[str, str] = Field(default_factory=dict)  # role -> file name in out_dir
+    tool: LoadTool = "locust"
+    # Failed requests counted in requests/failures but in no 1 s bucket: hey reports no time for a
+    # request that got no answer (it leaves it out of its CSV).
+    unplaced_failures: int = 0
+    hey: HeyFigures | None = None
+    notes: list[str] = Field(default_factory=list)  # what a reader of the figures must know
 
     @property
     def failed(self) -> int:

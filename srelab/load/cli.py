@@ -1,4 +1,4 @@
-"""`srelab load` and `srelab bench`."""
+"""`srelab load` (Locust, or the real hey with `--tool hey`) and `srelab bench`."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ from srelab.load.api import (
 )
 from srelab.load.checks import evaluate_thresholds
 from srelab.load.errors import LoadError
-from srelab.load.presets import PRESETS, preset_spec
+from srelab.load.hey import HeyOptions, check_hey_spec, planned_requests, run_hey
+from srelab.load.presets import PRESETS, TOOLS, preset_spec
 
 out = Console()
 err = Console(stderr=True)
@@ -51,6 +52,10 @@ OPTION_OF = {
     "p95_ms": "--p95-ms",
     "p99_ms": "--p99-ms",
     "min_rps": "--min-rps",
+    "scenario": "--scenario",
+    "shape": "--shape",
+    "target_hosts": "--host",
+    "rate_per_worker": "--rate",
 }
 USER_SCENARIOS = [s.value for s in Scenario if not s.value.startswith("hey-")]
 
@@ -137,6 +142,33 @@ def build_spec(
         raise LoadError(validation_message(exc)) from None
 
 
+def check_tool(
+    tool: str,
+    *,
+    preset: str | None,
+    spawn_rate: float | None,
+    rate: float | None,
+    spec: LoadSpec | None = None,
+) -> HeyOptions | None:
+    """--tool and the options only one tool understands; HeyOptions for hey, None for Locust."""
+    if tool not in TOOLS:
+        raise LoadError(f"--tool: unknown tool {tool!r}: choose one of {', '.join(TOOLS)}")
+    if tool == "locust":
+        if rate is not None:
+            raise LoadError("--rate: only with --tool hey (it is hey -q, requests per second per worker)")
+        return None
+    if preset is None:
+        raise LoadError(f"--tool hey runs the challenge's commands: give --preset {' or '.join(PRESETS)}")
+    if spawn_rate is not None:
+        raise LoadError("--spawn-rate: a Locust option; hey starts all its workers at once")
+    if spec is not None:
+        check_hey_spec(spec, lambda field: OPTION_OF.get(field, field))
+    try:
+        return HeyOptions(rate_per_worker=rate)
+    except ValidationError as exc:
+        raise LoadError(validation_message(exc)) from None
+
+
 def build_thresholds(
     max_error_rate: float | None, p95_ms: float | None, p99_ms: float | None, min_rps: float | None
 ) -> Thresholds:
@@ -197,6 +229,20 @@ def print_result(result: LoadResult, breaches: list[Breach]) -> None:
     out.print(f"failures by kind: {kinds or 'none'}   error rate {result.error_rate:.4%}")
     served = ", ".join(f"{k} {v:,}" for k, v in result.served_by.items()) or "-"
     out.print(f"served by: {served}")
+    if result.hey is not None:
+        h = result.hey
+        unanswered = (
+            f"{h.unanswered:,} without an answer"
+            if h.unanswered is not None
+            else "requests without an answer: unknown (hey was stopped early)"
+        )
+        codes = ", ".join(f"{k} {v:,}" for k, v in h.status_codes.items()) or "-"
+        out.print(f"hey: {h.planned:,} sent, {h.answered:,} answered ({h.acknowledged:,} 2xx), {unanswered}")
+        out.print(f"hey status codes: {codes}")
+        if h.item_name is not None:
+            out.print(f"item name in every POST body: {h.item_name!r}")
+    for note in result.notes:
+        out.print(f"note: {note}", style="dim", highlight=False)
     cpu = result.generator_cpu
     out.print(
         f"generator CPU: mean {cpu.mean if cpu.mean is not None else '-'}%, "
@@ -226,6 +272,12 @@ def load_command(
     scenario: Annotated[str | None, typer.Option(help=f"user mix: {', '.join(USER_SCENARIOS)}")] = None,
     preset: Annotated[str | None, typer.Option(help=f"replay the challenge: {', '.join(PRESETS)}")] = None,
     scale: Annotated[float, typer.Option(help="divide a preset's request count by this")] = 10.0,
+    tool: Annotated[str, typer.Option(help=f"load generator: {' or '.join(TOOLS)} (hey: with --preset)")] = (
+        "locust"
+    ),
+    rate: Annotated[
+        float | None, typer.Option(help="hey only: requests per second per worker (hey -q); default no limit")
+    ] = None,
     shape: Annotated[str, typer.Option(help="steady, step or spike")] = "steady",
     steps: Annotated[int, typer.Option(help="steps of the step shape")] = 4,
     reader_weight: Annotated[int, typer.Option(help="weight of readers in the mixed scenario")] = 4,
@@ -247,16 +299,24 @@ def load_command(
         float | None, typer.Option(help="fail (exit 1) when throughput is below, req/s")
     ] = None,
 ) -> None:
-    """Headless Locust run against the proxy: summary, 1 s timeline, plots; thresholds give exit 1."""
+    """Headless Locust (or hey) run against the proxy: summary, 1 s timeline, plots; thresholds: exit 1."""
+    check_tool(tool, preset=preset, spawn_rate=spawn_rate, rate=rate)
     spec = build_spec(
         preset=preset, scale=scale, scenario=scenario, users=users, spawn_rate=spawn_rate,
         run_time=run_time, requests=requests, shape=shape, steps=steps, reader_weight=reader_weight,
         writer_weight=writer_weight, wait_min=wait_min, wait_max=wait_max, timeout=timeout,
         write_retries=write_retries, host=host,
     )  # fmt: skip
+    hey = check_tool(tool, preset=preset, spawn_rate=spawn_rate, rate=rate, spec=spec)
     thresholds = build_thresholds(max_error_rate, p95_ms, p99_ms, min_rps)
     target = out_dir or default_out_dir("load")
-    result = run_with_progress(spec, target)
+    if hey is not None:
+        # A name of the run's own, so its writes can be counted afterwards (the original sent
+        # "Sample Item" every time).
+        named = hey.model_copy(update={"item_name": f"hey-{target.name}"})
+        result = run_hey_with_progress(spec, target, named)
+    else:
+        result = run_with_progress(spec, target)
     breaches = evaluate_thresholds(result, thresholds)
     checked = any(v is not None for v in thresholds.model_dump().values())
     if checked and not result.valid:
@@ -293,8 +353,35 @@ def run_with_progress(spec: LoadSpec, target: Path) -> LoadResult:
     return result
 
 
+class _HeyProgress:
+    """hey has nothing to show before it ends: what runs and for how long."""
+
+    def __init__(self, spec: LoadSpec, options: HeyOptions) -> None:
+        self.spec, self.options, self.started = spec, options, time.monotonic()
+
+    def __rich__(self) -> Text:
+        rate = f", {self.options.rate_per_worker:g} req/s per worker" if self.options.rate_per_worker else ""
+        return Text(
+            f"hey running: {planned_requests(self.spec):,} requests, {self.spec.users} workers{rate}, "
+            f"{time.monotonic() - self.started:.0f} s (bound {self.spec.duration_s:g} s); "
+            "hey reports only when it ends",
+            style="dim",
+        )
+
+
+def run_hey_with_progress(spec: LoadSpec, target: Path, options: HeyOptions) -> LoadResult:
+    """run_hey with a live 'still running' line on stderr."""
+    started = time.monotonic()
+    with Live(_HeyProgress(spec, options), console=err, refresh_per_second=4, transient=True):
+        result = run_hey(spec, target, options=options)
+    err.print(f"hey finished in {time.monotonic() - started:.1f} s", style="dim")
+    return result
+
+
 def register(app: typer.Typer) -> None:
-    app.command("load", help="Headless Locust run against the proxy (results/load-<ts>/).")(load_command)
+    app.command("load", help="Headless Locust or hey run against the proxy (results/load-<ts>/).")(
+        load_command
+    )
     from srelab.load.bench import bench_command
 
     app.command("bench", help="Throughput, latency, proxy overhead, balance, memory: results/bench-<ts>/.")(

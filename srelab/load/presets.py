@@ -1,4 +1,5 @@
-"""Presets replaying the original challenge's `hey` runs as request-bounded Locust runs."""
+"""Presets replaying the original challenge's `hey` runs, request-bounded: with Locust, or with the
+real hey binary (`srelab load --tool hey`, srelab/load/hey.py); the same spec drives both."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ PRESETS: dict[str, tuple[Scenario, int, str]] = {
     "hey-get": (Scenario.HEY_GET, HEY_GET_REQUESTS, "hey -n 100000 -c 10 GET /items"),
     "hey-post": (Scenario.HEY_POST, HEY_POST_REQUESTS, "hey -n 10000 -c 10 -m POST /items"),
 }
+
+# Load generators a preset can run with.
+TOOLS: tuple[str, ...] = ("locust", "hey")
 
 # Time bound of a preset run: generous (the request count normally ends it first).
 PRESET_MAX_DURATION_S = 900.0

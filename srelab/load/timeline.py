@@ -100,6 +100,24 @@ def parse_line(line: str) -> Event | Marker | None:
         return None
 
 
+def event_line(
+    t: float,
+    name: str,
+    status: int,
+    latency_ms: float,
+    replica: str = "",
+    exc_type: str = "",
+    exc_msg: str = "",
+) -> str:
+    """One events.tsv line (what parse_line reads), for generators other than the locustfile (hey)."""
+    return f"{t:.4f}\t{name}\t{status}\t{latency_ms:.2f}\t{replica}\t{exc_type}\t{exc_msg}"
+
+
+def marker_line(name: str, t: float, value: float | None = None) -> str:
+    """A `#start` / `#stop` / `#users` marker line of events.tsv."""
+    return f"#{name}\t{t:.4f}" + ("" if value is None else f"\t{value:g}")
+
+
 def latency_stats(values: list[float]) -> LatencyStats:
     """Nearest-rank p50/p95/p99, max and mean of latencies in ms (rounded to 0.01 ms)."""
     if not values:

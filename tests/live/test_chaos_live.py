@@ -168,3 +168,35 @@ def test_malformed_experiment_changes_nothing(lab: Lab, tmp_path: Path) -> None:
     assert "faults.0.at" in lines[0] and str(path) in lines[0]
     assert states(lab) == before
     assert not list(tmp_path.glob("chaos-*"))
+
+
+def test_hey_keyless_kill(lab: Lab, tmp_path: Path) -> None:
+    """The shipped keyless challenge, shorter: 6,000 POSTs at most 400/s (15 s or more), kill at 5 s."""
+    data = yaml.safe_load((EXPERIMENTS / "challenge-hey-keyless-kill.yaml").read_text())
+    data["load"].update({"requests": 6000, "rate_per_worker": 40, "duration_s": 60})
+    data["faults"][0].update({"at": 5, "duration": 3})
+    data["hypothesis"]["settle_s"] = 2
+    path = tmp_path / "challenge-hey-keyless-kill.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    proc = run_cli(["run", str(path), "--no-live"], tmp_path)
+    assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
+    run = only_run(tmp_path, "challenge-hey-keyless-kill", proc)
+    journal = json.loads((run / "journal.json").read_text())
+    assert proc.returncode == journal["exit_code"]
+    assert journal["faults"][0]["inject_ok"] and journal["restore_verified"]
+    summary = json.loads((run / "load" / "summary.json").read_text())
+    assert summary["tool"] == "hey" and summary["hey"]["item_name"] == f"hey-{run.name}"
+    assert journal["load"]["requests"] == summary["requests"] == 6000
+    # The 1 s timeline holds every answered request; the ones without an answer have no time.
+    answered = sum(r["requests"] for r in journal["timeline"])
+    assert answered == summary["hey"]["answered"] == 6000 - summary["unplaced_failures"]
+    k = journal["audit"]["keyless"]
+    assert k["acknowledged"] == summary["hey"]["acknowledged"] and k["list_complete"]
+    assert k["duplicates"] == max(k["stored"] - k["acknowledged"], 0)
+    assert k["lost"] == max(k["acknowledged"] - k["stored"], 0)
+    # The verdict follows the figures: a duplicate, a loss or a failed request fails the run.
+    if k["duplicates"] or k["lost"] or summary["failed"]:
+        assert journal["exit_code"] == 1
+    assert any("in flight when the inject began" in n for n in journal["verdicts"]["recovery"]["notes"])
+    assert any("live view had no per-second data" in n for n in journal["notes"])
+    assert_stack_healthy(lab)

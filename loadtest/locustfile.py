@@ -39,7 +39,7 @@ from typing import Any
 
 import gevent
 from load_common import host_allowed, spike_users, steady_users, step_users
-from locust import LoadTestShape, events, task
+from locust import LoadTestShape, constant_throughput, events, task
 from locust.contrib.fasthttp import FastHttpUser
 from locust.exception import StopUser
 
@@ -61,6 +61,9 @@ def _add_arguments(parser: Any) -> None:
     parser.add_argument("--writer-weight", type=int, default=1, env_var="LOAD_WRITER_WEIGHT")
     parser.add_argument("--wait-min", type=float, default=0.0, env_var="LOAD_WAIT_MIN")
     parser.add_argument("--wait-max", type=float, default=0.0, env_var="LOAD_WAIT_MAX")
+    # Paced load: every user starts a task every 1/user-rate s (Locust's constant_throughput), so
+    # users x user-rate is the offered rate whatever the latency; 0 = think time from wait-min/max.
+    parser.add_argument("--user-rate", type=float, default=0.0, env_var="LOAD_USER_RATE")
     parser.add_argument(
         "--load-shape", choices=["steady", "step", "spike"], default="steady", env_var="LOAD_SHAPE"
     )
@@ -239,8 +242,13 @@ class _ItemsUser(FastHttpUser):
         if targets:
             self.host = targets[next(STATE.rr) % len(targets)]
         super().__init__(environment)
+        rate = float(getattr(opts, "user_rate", 0.0) or 0.0)
+        # constant_throughput keeps its clock on the user it is called with: one function per user.
+        self._paced = constant_throughput(rate) if rate > 0 else None
 
     def wait_time(self) -> float:
+        if self._paced is not None:
+            return float(self._paced(self))
         opts = self.environment.parsed_options
         lo = float(getattr(opts, "wait_min", 0.0) or 0.0)
         hi = float(getattr(opts, "wait_max", 0.0) or 0.0)

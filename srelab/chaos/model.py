@@ -180,6 +180,18 @@ class LoadConfig(_Strict):
     rate_per_worker: float | None = Field(
         None, gt=0, le=10_000, description="tool hey: requests per second per worker (hey -q)"
     )
+    capacity_share: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="pace the load at this share of the last bench's capacity (srelab/chaos/capacity.py)",
+    )
+    capacity_fallback_rps: float = Field(
+        300.0,
+        gt=0,
+        le=100_000,
+        description="capacity_share: the capacity assumed when no bench result exists",
+    )
     spec: LoadSpec
 
     @model_validator(mode="after")
@@ -187,6 +199,8 @@ class LoadConfig(_Strict):
         from srelab.load.errors import LoadError
         from srelab.load.hey import check_hey_spec
 
+        if self.capacity_share is not None and self.tool != "locust":
+            raise ValueError("capacity_share: only with tool: locust (paced users)")
         if self.tool == "locust":
             if self.rate_per_worker is not None:
                 raise ValueError("rate_per_worker: only with tool: hey (it is hey -q)")
@@ -230,7 +244,8 @@ class Experiment(_Strict):
         preset = fields.pop("preset", None)
         scale = fields.pop("scale", 10.0)
         # LoadConfig's own fields; the rest are LoadSpec fields.
-        tool = {k: fields.pop(k) for k in ("tool", "rate_per_worker") if k in fields}
+        own = ("tool", "rate_per_worker", "capacity_share", "capacity_fallback_rps")
+        tool = {k: fields.pop(k) for k in own if k in fields}
         if preset is None:
             return {"preset": None, "scale": scale, **tool, "spec": fields}
         from srelab.load.presets import PRESETS, preset_spec

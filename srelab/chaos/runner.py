@@ -346,6 +346,18 @@ class ChaosRunner:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         started = time.time()
         spec = self.exp.spec.model_copy(update={"label": f"chaos {self.exp.name}"})
+        sizing_note = None
+        if self.exp.load.capacity_share is not None:
+            from srelab.chaos.capacity import size_load
+
+            sizing = size_load(
+                spec,
+                self.exp.load.capacity_share,
+                self.exp.load.capacity_fallback_rps,
+                Path(self.settings.lab_results_dir),
+            )
+            spec, sizing_note = sizing.spec, sizing.note
+            self._say(sizing_note)
         journal = Journal(
             run_id=self.out_dir.name,
             experiment_name=self.exp.name,
@@ -361,6 +373,8 @@ class ChaosRunner:
             load=LoadSection(dir="load", spec=spec.model_dump(mode="json"), preset=self.exp.load.preset),
             faults=[t.record for t in self.tasks],
         )
+        if sizing_note:
+            journal.notes.append(sizing_note)
         if self.annotate:
             self.annotator = Annotator(self.settings, self.exp.name, journal.run_id, say=self._say)
             self.annotator.probe()

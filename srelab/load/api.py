@@ -96,6 +96,13 @@ class LoadSpec(BaseModel):
     writer_weight: int = Field(1, ge=0, le=100)
     wait_min_s: float = Field(0.0, ge=0, le=60, description="think time between tasks, lower bound")
     wait_max_s: float = Field(0.0, ge=0, le=60, description="think time between tasks, upper bound")
+    target_rps: float | None = Field(
+        None,
+        gt=0,
+        le=100_000,
+        description="paced load: users start tasks at target_rps in total (each user target_rps / "
+        "users per second, Locust's constant_throughput) instead of the think time",
+    )
     timeout_s: float = Field(5.0, gt=0, le=60, description="per-request connect and read timeout")
     write_retries: int = Field(
         0, ge=0, le=5, description="client retries of a failed POST with the same Idempotency-Key"

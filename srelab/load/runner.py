@@ -117,6 +117,7 @@ def locust_command(
         "--writer-weight", str(spec.writer_weight),
         "--wait-min", f"{spec.wait_min_s:g}",
         "--wait-max", f"{spec.wait_max_s:g}",
+        "--user-rate", f"{(spec.target_rps or 0) / spec.users:g}",
         "--request-timeout", f"{spec.timeout_s:g}",
         "--write-retries", str(spec.write_retries),
         "--request-budget", str(spec.requests or 0),

@@ -1,1 +1,1 @@
-"""srelab items service: Flask + Redis, run by gunicorn (see services/web/gunicorn.conf.py)."""
+"""srelab items service: Flask + Redis, served by granian under a drain supervisor (server.py)."""

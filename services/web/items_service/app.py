@@ -1,4 +1,4 @@
-"""Flask app factory: ``gunicorn -c gunicorn.conf.py 'items_service.app:create_app()'``."""
+"""Flask app factory: ``granian --interface wsgi --factory items_service.app:create_app`` (server.py)."""
 
 from __future__ import annotations
 

@@ -23,8 +23,8 @@ PROXY_REQUEST_ID_HEADER = "X-Proxy-Request-Id"
 
 def drain_marker(env: Mapping[str, str] | None = None) -> str | None:
     """File that exists while the replica drains after SIGTERM; /readyz answers 503 meanwhile so
-    the proxy stops sending new requests before gunicorn closes. gunicorn.conf.py names it per
-    master process (DRAIN_MARKER); without gunicorn there is no drain and no marker."""
+    the proxy stops sending new requests before the server closes. server.py names it per
+    supervisor process (DRAIN_MARKER); without it (tests, flask run) there is no drain and no marker."""
     env = os.environ if env is None else env
     return env.get("DRAIN_MARKER") or None
 

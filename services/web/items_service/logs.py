@@ -1,6 +1,6 @@
-"""JSON log lines on stdout, one object per line, for the app and for gunicorn itself.
+"""JSON log lines on stdout, one object per line, for the app, its supervisor and granian itself.
 
-Kept free of Flask imports: gunicorn.conf.py uses JsonFormatter in the master process.
+Kept free of Flask imports: server.py (the supervisor) and granian-logging.json use it outside the app.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Prometheus metrics of the items service (names are a contract: docs/architecture.md).
 
-Under gunicorn, PROMETHEUS_MULTIPROC_DIR is set and every worker writes its samples to files
+Under granian, PROMETHEUS_MULTIPROC_DIR is set and every worker writes its samples to files
 there; /metrics aggregates all workers with MultiProcessCollector. Without it (tests, flask run)
 the metrics live in a per-app registry, so several apps can coexist in one process.
 """

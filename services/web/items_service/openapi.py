@@ -161,7 +161,7 @@ def build_spec(version: str = "1.0.0") -> dict[str, Any]:
         "/metrics": {
             "get": {
                 "operationId": "metrics",
-                "summary": "Prometheus text exposition, aggregated over all gunicorn workers.",
+                "summary": "Prometheus text exposition, aggregated over all server workers.",
                 "responses": {
                     "200": {
                         "description": "Metrics.",

@@ -80,5 +80,7 @@ def list_items() -> Response:
 def get_item(item_id: str) -> Response:
     item = runtime().store.get(item_id) if is_item_id(item_id) else None
     if item is None:
-        raise NotFound("item not found", f"no item with id {item_id!r}")
+        # Echoed back escaped (ascii) and cut short: the path is whatever the client sent.
+        shown = ascii(item_id if len(item_id) <= 64 else item_id[:64] + "...")
+        raise NotFound("item not found", f"no item with id {shown}")
     return jsonify(item.to_dict())

@@ -71,6 +71,24 @@ def storage_unavailable_response(operation: str, cause: BaseException) -> Respon
     )
 
 
+OUTCOME_UNKNOWN = "outcome unknown; retry with the same Idempotency-Key"
+
+
+def outcome_unknown_response(cause: BaseException) -> Response:
+    """A create whose reply from Redis was lost: the item may have been stored. Only the client's
+    Idempotency-Key makes a retry safe: a keyless request's implicit key (the proxy's
+    X-Proxy-Request-Id) covers the proxy's own retries, and a client's retry is a new request with
+    a new id, i.e. a possible duplicate."""
+    return error_response(
+        503,
+        OUTCOME_UNKNOWN,
+        f"redis create failed after the command was sent ({type(cause).__name__}): the item may or may "
+        "not have been stored. A retry with the same Idempotency-Key returns it if it was; a retry "
+        "without one is a new request and can store it twice.",
+        {"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
 def _request_fields() -> dict[str, Any]:
     return {
         "method": request.method,
@@ -89,11 +107,16 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(StoreUnavailable)
     def _store_unavailable(exc: StoreUnavailable) -> Response:
+        # Only a create has an outcome that matters: a read that lost its reply changed nothing.
+        unknown = exc.outcome_unknown and exc.operation == "create"
         log.warning(
-            "storage unavailable: %s",
+            "%s: %s",
+            "outcome unknown" if unknown else "storage unavailable",
             exc,
-            extra={"fields": {**_request_fields(), "operation": exc.operation}},
+            extra={"fields": {**_request_fields(), "operation": exc.operation, "outcome_unknown": unknown}},
         )
+        if unknown:
+            return outcome_unknown_response(exc.cause)
         return storage_unavailable_response(exc.operation, exc.cause)
 
     @app.errorhandler(HTTPException)

@@ -13,6 +13,8 @@ from items_service.config import (
     MAX_NAME_LENGTH,
     MAX_PAGE_LIMIT,
 )
+from items_service.errors import OUTCOME_UNKNOWN
+from items_service.validation import CURSOR_MAX_LENGTH, CURSOR_PATTERN, NAME_PATTERN
 
 bp = Blueprint("openapi", __name__)
 
@@ -40,13 +42,21 @@ def _ok(description: str, schema: dict[str, Any], **headers: Any) -> dict[str, A
 
 
 _ERRORS = {
-    "BadRequest": "Malformed input: invalid JSON, bad Idempotency-Key, limit or cursor.",
+    "BadRequest": "Malformed input: a body that is not JSON (RFC 8259: no NaN or Infinity, no duplicate "
+    "key in an object, not nested too deeply), a bad Idempotency-Key, limit or cursor.",
     "NotFound": "No such item or route.",
     "MethodNotAllowed": "The route exists but not for this method; see the Allow header.",
     "Conflict": "The Idempotency-Key was already used with a different name.",
     "PayloadTooLarge": f"The request body exceeds {MAX_BODY_BYTES} bytes.",
-    "ValidationError": "The JSON body is not a valid item (name missing, empty, too long, not a string).",
+    "ValidationError": "The JSON body is not a valid item (name missing, not a string, empty or blank, "
+    "too long after NFC normalisation, or holding a control or format character).",
     "StorageUnavailable": "Redis is unreachable or too slow; retry after the Retry-After delay.",
+    "CreateUnavailable": "Redis is unreachable or too slow. Error 'storage unavailable': the item was "
+    f"not stored; retry after the Retry-After delay. Error '{OUTCOME_UNKNOWN}': the reply from Redis "
+    "was lost after the command was sent, so the item may have been stored; retry with the same "
+    "Idempotency-Key to get it back without storing it twice. A keyless request has no such "
+    "protection: its retry is a new request (the proxy's X-Proxy-Request-Id, which covers the "
+    "proxy's own retries, changes) and can store a duplicate.",
     "InternalError": "Unexpected error (logged with its traceback and request id).",
 }
 
@@ -60,6 +70,7 @@ def _error_responses(*names: str) -> dict[str, Any]:
         "PayloadTooLarge": "413",
         "ValidationError": "422",
         "StorageUnavailable": "503",
+        "CreateUnavailable": "503",
         "InternalError": "500",
     }
     return {codes[name]: _ref("responses", name) for name in (*names, "InternalError")}
@@ -87,7 +98,7 @@ def build_spec(version: str = "1.0.0") -> dict[str, Any]:
                         "Conflict",
                         "PayloadTooLarge",
                         "ValidationError",
-                        "StorageUnavailable",
+                        "CreateUnavailable",
                         "MethodNotAllowed",
                     ),
                 },
@@ -184,7 +195,7 @@ def build_spec(version: str = "1.0.0") -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for name, description in _ERRORS.items():
         headers = _common_headers()
-        if name == "StorageUnavailable":
+        if name in ("StorageUnavailable", "CreateUnavailable"):
             headers["Retry-After"] = _ref("headers", "Retry-After")
         if name == "MethodNotAllowed":
             headers["Allow"] = {"description": "Methods the route accepts.", "schema": _STR}
@@ -208,8 +219,15 @@ def build_spec(version: str = "1.0.0") -> dict[str, Any]:
                             "type": "string",
                             "minLength": 1,
                             "maxLength": MAX_NAME_LENGTH,
-                            "pattern": r"\S",
-                            "description": "Not empty, not whitespace only.",
+                            "pattern": NAME_PATTERN,
+                            "description": "Normalised to Unicode NFC before any check; the NFC form "
+                            f"is stored and its length must be 1 to {MAX_NAME_LENGTH} code points (NFC "
+                            "can shorten or lengthen a string). Not empty or blank (whitespace, ZWNJ and "
+                            "ZWJ only). No control or format characters: Unicode categories Cc (e.g. "
+                            "NUL, TAB, newline, ESC), Cf (e.g. U+202E right-to-left override, "
+                            "zero-width space, BOM, tag characters), Cs (lone surrogates), Zl and Zp, "
+                            "except U+200C ZWNJ and U+200D ZWJ (emoji sequences, Persian and Indic "
+                            "scripts). The pattern states the character rules.",
                         }
                     },
                 },
@@ -243,7 +261,13 @@ def build_spec(version: str = "1.0.0") -> dict[str, Any]:
                 },
             },
             "parameters": {
-                "ItemId": {"name": "item_id", "in": "path", "required": True, "schema": _STR},
+                "ItemId": {
+                    "name": "item_id",
+                    "in": "path",
+                    "required": True,
+                    "description": "32 lowercase hex digits (a uuid4); any other value is a 404.",
+                    "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                },
                 "Limit": {
                     "name": "limit",
                     "in": "query",
@@ -259,8 +283,10 @@ def build_spec(version: str = "1.0.0") -> dict[str, Any]:
                     "name": "cursor",
                     "in": "query",
                     "required": False,
-                    "description": "Opaque; copy it from the previous page's Link rel=next header.",
-                    "schema": _STR,
+                    "description": "Opaque; copy it from the previous page's Link rel=next header. "
+                    "Empty (cursor=) means the first page, like no cursor; any other value that the "
+                    "service did not issue is a 400.",
+                    "schema": {"type": "string", "maxLength": CURSOR_MAX_LENGTH, "pattern": CURSOR_PATTERN},
                 },
                 "IdempotencyKey": {
                     "name": "Idempotency-Key",

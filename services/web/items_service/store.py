@@ -138,12 +138,48 @@ class Page:
 
 
 class StoreUnavailable(Exception):
-    """Redis could not be reached, timed out or refused the command."""
+    """Redis could not be reached, timed out or refused the command.
 
-    def __init__(self, operation: str, cause: BaseException) -> None:
+    `outcome_unknown`: the command was sent and its reply was lost (read timeout, connection closed
+    while waiting): it may have run. False when it certainly did not (connection refused, DNS, a
+    timeout while connecting or authenticating, an error while sending) or Redis answered an error."""
+
+    def __init__(self, operation: str, cause: BaseException, *, outcome_unknown: bool = False) -> None:
         super().__init__(f"{operation}: {type(cause).__name__}: {cause}")
         self.operation = operation
         self.cause = cause
+        self.outcome_unknown = outcome_unknown
+
+
+# Set on a redis-py error raised while reading the reply to a command that was sent.
+REPLY_LOST = "_items_reply_lost"
+
+
+class ReplyTrackingConnection(redis.Connection):
+    """A redis-py connection that marks the errors after which a command may have run.
+
+    Only read_response() can fail once the command is out, but the handshake (AUTH, CLIENT SETNAME)
+    reads replies too, before the command is sent: those errors stay unmarked. (No health-check
+    PINGs either: make_redis keeps health_check_interval at 0.)"""
+
+    _handshaking = False
+
+    def connect_check_health(self, *args: Any, **kwargs: Any) -> None:
+        self._handshaking = True
+        try:
+            super().connect_check_health(*args, **kwargs)
+        finally:
+            self._handshaking = False
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().read_response(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            # The exact types only: their subclasses (BusyLoadingError, AuthenticationError, ...)
+            # are error replies, i.e. Redis answered and did not run the command.
+            if type(exc) in (redis.ConnectionError, redis.TimeoutError) and not self._handshaking:
+                setattr(exc, REPLY_LOST, True)
+            raise
 
 
 def new_item_id() -> str:
@@ -171,6 +207,7 @@ def make_redis(settings: Settings) -> redis.Redis:
         socket_keepalive=True,
         max_connections=settings.redis_max_connections,
         retry=Retry(NoBackoff(), 0),
+        connection_class=ReplyTrackingConnection,
         decode_responses=True,
         client_name="items-" + re.sub(r"[^A-Za-z0-9._-]", "_", settings.replica)[:64],
     )
@@ -198,7 +235,8 @@ class ItemStore:
         except redis.RedisError as exc:
             if self._on_error is not None:
                 self._on_error(name, exc)
-            raise StoreUnavailable(name, exc) from exc
+            lost = bool(getattr(exc, REPLY_LOST, False))
+            raise StoreUnavailable(name, exc, outcome_unknown=lost) from exc
 
     def create(
         self, name: str, idempotency_key: str | None = None, *, request_key: str | None = None

@@ -76,12 +76,29 @@ def test_empty_store_lists_nothing(client: FlaskClient) -> None:
     assert "Link" not in response.headers
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=501", "limit=abc", "limit=-5", "cursor=zzz", "cursor="])
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=501", "limit=abc", "limit=-5", "limit=", "cursor=zzz", "cursor=djE6NQ=="]
+)
 def test_bad_limit_or_cursor_is_400_json(client: FlaskClient, query: str) -> None:
     response = client.get(f"/items?{query}")
     assert response.status_code == 400
     assert response.is_json
     assert response.get_json()["error"] in {"invalid limit", "invalid cursor"}
+
+
+@pytest.mark.parametrize("query", ["cursor=", "cursor", "limit=2&cursor="])
+def test_empty_cursor_is_the_first_page_as_documented(client: FlaskClient, query: str) -> None:
+    """openapi.json: the cursor parameter's pattern admits "" and its description says it means the
+    first page; the service does what the document says."""
+    created = _create(client, 3)
+    spec_cursor = client.get("/openapi.json").get_json()["components"]["parameters"]["Cursor"]
+    assert re.fullmatch(spec_cursor["schema"]["pattern"].strip("^$"), "")
+    assert "Empty (cursor=) means the first page" in spec_cursor["description"]
+    response = client.get(f"/items?{query}")
+    assert response.status_code == 200
+    limit = 2 if "limit" in query else 50
+    assert response.get_json() == list(reversed(created))[:limit]
+    assert response.get_json() == client.get(f"/items?limit={limit}").get_json()
 
 
 def _commandstats(rdb: redis.Redis) -> dict[str, int]:

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -213,21 +214,53 @@ def test_metrics_aggregate_across_workers(server: Server) -> None:
     assert sum(s.value for s in in_progress if s.labels["route"] == "/items") == 0
 
 
+def raw_exchange(
+    server: Server, head: bytes, body_parts: list[bytes], pause: float = 0.0, attempts: int = 3
+) -> tuple[int, bytes]:
+    """Send a request byte-exactly, `pause` seconds between body parts; the answer's status and body.
+
+    The server may answer (413) and close before the client is done sending: a refused send is
+    fine. Closing with unread data makes the kernel send a reset, which can now and then destroy
+    the answer before it is read: then the exchange is tried again (up to `attempts` times)."""
+    for _ in range(attempts):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(head)
+            try:
+                for part in body_parts:
+                    time.sleep(pause)
+                    sock.sendall(part)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            data = b""
+            try:
+                while chunk := sock.recv(65536):
+                    data += chunk
+            except ConnectionResetError:
+                pass
+        if data:
+            status_line, _, rest = data.partition(b"\r\n")
+            return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+    raise AssertionError(f"no answer in {attempts} attempts")
+
+
+def chunk(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+CHUNKED_HEAD = (
+    b"POST /items HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+    b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+)
+
+
 def _chunked_post(server: Server, size: int) -> tuple[int, dict[str, Any]]:
     """POST /items with Transfer-Encoding: chunked (no Content-Length) and a JSON body of `size` bytes."""
     head = b'{"name": "chunked", "pad": "'
     body = head + b"y" * (size - len(head) - 2) + b'"}'
     assert len(body) == size
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    try:
-        chunks = (body[i : i + 1000] for i in range(0, len(body), 1000))
-        conn.request(
-            "POST", "/items", body=chunks, headers={"Content-Type": "application/json"}, encode_chunked=True
-        )
-        response = conn.getresponse()
-        return response.status, json.loads(response.read())
-    finally:
-        conn.close()
+    parts = [chunk(body[i : i + 1000]) for i in range(0, len(body), 1000)] + [b"0\r\n\r\n"]
+    status, answer = raw_exchange(server, CHUNKED_HEAD, parts)
+    return status, json.loads(answer)
 
 
 def test_chunked_bodies_are_limited_to_16_kib_exactly(server: Server) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from items_service.app import create_app
 from items_service.config import Settings
+from items_service.errors import OUTCOME_UNKNOWN
 from items_service.metrics import METRIC_NAMES, Metrics
 from items_service.openapi import build_spec
 from prometheus_client.parser import text_string_to_metric_families
@@ -96,3 +98,31 @@ def test_openapi_refs_resolve_and_errors_are_described() -> None:
     assert error["required"] == ["error", "detail"]
     for op in (op for ops in spec["paths"].values() for op in ops.values()):
         assert "500" in op["responses"], op["operationId"]
+
+
+def test_openapi_name_rules_are_ecma_patterns_a_validator_enforces() -> None:
+    """jsonschema_rs (what Schemathesis validates with) reads the patterns as ECMA-262 does."""
+    jsonschema_rs = pytest.importorskip("jsonschema_rs")
+    schemas = build_spec()["components"]["schemas"]
+    name = schemas["NewItem"]["properties"]["name"]
+    assert "NFC" in name["description"] and "ZWJ" in name["description"]
+    validator = jsonschema_rs.Draft202012Validator(schemas["NewItem"])
+    for good in ["x", "caf\u00e9", "\U0001f468\u200d\U0001f469", "a b", "\u3000\u540d"]:
+        assert validator.is_valid({"name": good}), ascii(good)
+    for bad in ["", " ", "\u200d", "a\n", "a\x00", "\x1b[0m", "abc\u202e", "\ufeff", "t\U000e0041", "\u2028"]:
+        assert not validator.is_valid({"name": bad}), ascii(bad)
+    cursor = jsonschema_rs.Draft202012Validator(build_spec()["components"]["parameters"]["Cursor"]["schema"])
+    assert cursor.is_valid("") and cursor.is_valid("djE6NQ")
+    assert not cursor.is_valid("djE6NQ==") and not cursor.is_valid("A" * 65)
+
+
+def test_openapi_documents_both_meanings_of_a_create_503() -> None:
+    spec = build_spec()
+    response = _resolve(spec, spec["paths"]["/items"]["post"]["responses"]["503"]["$ref"])
+    assert "Retry-After" in response["headers"]
+    assert "'storage unavailable'" in response["description"]
+    assert f"'{OUTCOME_UNKNOWN}'" in response["description"]
+    assert "X-Proxy-Request-Id" in response["description"]
+    # Reads have only the one meaning.
+    listing = spec["paths"]["/items"]["get"]["responses"]["503"]["$ref"]
+    assert listing == "#/components/responses/StorageUnavailable"

@@ -340,3 +340,30 @@ def test_sigterm_first_fails_readiness_while_still_serving(own_server: Server) -
     assert marker.exists()
     assert server.process.wait(timeout=15) == 0
     assert not marker.exists(), "the drain marker outlived the server"
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of `pid`, from /proc (Linux)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_dead_worker_takes_the_replica_down_for_the_restart_policy(own_server: Server) -> None:
+    """A worker killed (OOM, segfault) must not leave a process that answers nothing: granian
+    shuts down, the supervisor exits non-zero, and Docker's restart policy starts a fresh one."""
+    server = own_server
+    (granian,) = _children(server.process.pid)
+    workers = _children(granian)
+    assert len(workers) == 2, workers  # WEB_WORKERS=2
+    os.kill(workers[0], signal.SIGKILL)
+    assert server.process.wait(timeout=15) == 1
+    messages = [json.loads(line)["message"] for line in server.log_lines()]
+    assert "granian exited with status 1" in messages, messages[-5:]

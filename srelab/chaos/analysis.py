@@ -59,6 +59,19 @@ def read_event_latencies(events_tsv: Path) -> list[tuple[float, float]] | None:
     return found
 
 
+def failed_injects(journal: Journal) -> list[str]:
+    """A fault whose inject was tried and failed proves nothing: each one fails the run, whatever
+    the others did. Tried = not skipped (the record's `skipped` is set for every fault not tried)."""
+    errors = {
+        (e.fault, e.service): e.error or e.detail for e in journal.events if e.kind == "inject" and not e.ok
+    }
+    return [
+        f"fault {f.index} ({f.service}): inject failed: {errors.get((f.index, f.service)) or 'no outcome'}"
+        for f in journal.faults
+        if not f.inject_ok and not f.skipped
+    ]
+
+
 def analyse(
     journal: Journal,
     experiment: Experiment,
@@ -113,6 +126,7 @@ def analyse(
     extra = []
     if not any(f.inject_ok for f in journal.faults):
         extra.append("no fault was injected")
+    extra += failed_injects(journal)
     extra += [
         f"fault {f.index} ({f.service}): not injected: {f.skipped}"
         for f in journal.faults

@@ -580,6 +580,8 @@ class ChaosRunner:
         """Wait for the fault threads (restores run in them), then the safety net."""
         self.load_done.set()
         for task in self.tasks:
+            if task.thread is None and not task.record.skipped:
+                task.record.skipped = "the run ended before its time"
             if task.thread is not None:
                 task.thread.join(timeout=self.exp.restore_timeout_s + 60)
         for task in self.tasks:

@@ -111,9 +111,15 @@ def write_log(path: Path, records: list[dict[str, Any]]) -> None:
 class FakeDriver:
     """Records inject/restore calls; optional failures. No Docker."""
 
-    def __init__(self, fail_inject: bool = False, verify_problems: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        fail_inject: bool = False,
+        verify_problems: list[str] | None = None,
+        fail_services: frozenset[str] = frozenset(),
+    ) -> None:
         self.calls: list[tuple[str, str, str]] = []
         self.fail_inject = fail_inject
+        self.fail_services = fail_services  # inject fails on these services only
         self.verify_problems = verify_problems or []
 
     def snapshot(self, service: str) -> Snapshot:
@@ -138,7 +144,7 @@ class FakeDriver:
 
     def inject(self, fault: Fault, snap: Snapshot) -> Outcome:
         self.calls.append(("inject", fault.action.value, snap.service))
-        if self.fail_inject:
+        if self.fail_inject or snap.service in self.fail_services:
             from srelab.chaos.faults import FaultError
 
             raise FaultError("boom: injection refused")

@@ -214,3 +214,34 @@ def test_live_view_shows_phase_rate_errors_and_next_fault(tmp_path: Path) -> Non
     console.print(r._render())
     text = console.export_text()
     assert "during (fault active)" in text and "restore in" in text and "next fault" not in text
+
+
+def test_one_failed_inject_fails_the_run_although_another_succeeded(tmp_path: Path) -> None:
+    other = "svc-y"
+    exp = fast_experiment()
+    exp.targets["u"] = TargetSelector(service=other)
+    exp.faults.append(Fault(action="kill", target="u", at=1.1, duration=0.5, grace_s=1))
+    driver = FakeDriver(fail_services=frozenset({other}))
+    r = ChaosRunner(
+        exp,
+        Path("unit.yaml"),
+        get_settings(),
+        driver=driver,  # type: ignore[arg-type]
+        load_fn=fake_load(),
+        candidates=[Candidate(SERVICE, "other"), Candidate(other, "other")],
+        out_dir=tmp_path / "run",
+        live=False,
+        annotate=False,
+        proxy_url="http://127.0.0.1:9",
+    )
+    r.prepare()
+    journal = r.run()
+    ok = {f.service: f.inject_ok for f in journal.faults}
+    assert ok == {SERVICE: True, other: False}
+    assert journal.exit_code == 1
+    assert not journal.verdicts.overall.passed
+    assert any(
+        "fault 1 (svc-y): inject failed: boom: injection refused" in reason
+        for reason in journal.verdicts.overall.reasons
+    ), journal.verdicts.overall.reasons
+    assert ("restore", "kill", other) in driver.calls  # a failed inject is still restored

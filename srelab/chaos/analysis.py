@@ -14,7 +14,7 @@ from srelab.chaos.journal import Journal
 from srelab.chaos.model import Experiment
 from srelab.chaos.schedule import Windows, windows
 from srelab.chaos.timeline import Mark, aggregate, build_rows, recovery
-from srelab.chaos.verdict import decide
+from srelab.chaos.verdict import decide, make_inconclusive
 from srelab.load import SecondBucket
 from srelab.load.api import percentile
 
@@ -153,6 +153,9 @@ def analyse(
         verdicts.audit.reasons.append(journal.audit_note or "write audit did not run")
         verdicts.overall.passed = False
         verdicts.overall.reasons.append(f"audit: {journal.audit_note or 'write audit did not run'}")
+    if journal.load.summary and journal.load.summary.get("valid") is False:
+        why = journal.load.summary.get("invalid_reasons") or ["measurement not valid"]
+        make_inconclusive(verdicts, [f"load generator: {r}" for r in why])
     journal.verdicts = verdicts
     journal.exit_code = verdicts.exit_code
     return journal

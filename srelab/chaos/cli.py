@@ -46,7 +46,10 @@ def run_cmd(
         bool, typer.Option("--dry-run", help="validate and show the plan; touch nothing")
     ] = False,
 ) -> None:
-    """Run an experiment: load, faults at planned times, restore, audit, report. Exit 0 pass, 1 fail."""
+    """Run an experiment: load, faults at planned times, restore, audit, report.
+
+    Exit 0 pass, 1 fail, 2 bad input, 3 inconclusive (no failure, but the load generator saturated).
+    """
     path = _resolve(experiment)
     exp = load_experiment(path)  # validation first: a bad file changes nothing
     from srelab.chaos.runner import ChaosRunner
@@ -97,8 +100,9 @@ def _print_summary(journal: Journal, folder: Path) -> None:
     if v is not None:
         for part in ("before", "during", "after", "recovery", "audit", "restore", "overall"):
             item = getattr(v, part)
-            style = "green" if item.passed else "red"
-            table.add_row(part, f"[{style}]{item.label}[/]", "; ".join(item.reasons or item.notes) or "-")
+            style = "red" if not item.passed else "yellow" if item.inconclusive else "green"
+            detail = "; ".join(item.reasons or item.inconclusive or item.notes) or "-"
+            table.add_row(part, f"[{style}]{item.label}[/]", detail)
     console.print(table)
     for rec in journal.recovery:
         console.print(

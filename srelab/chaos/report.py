@@ -55,7 +55,7 @@ def context(journal: Journal) -> dict[str, Any]:
     if v is not None:
         for part in PARTS:
             item = getattr(v, part)
-            detail = "; ".join(item.reasons) if item.reasons else "; ".join(item.notes)
+            detail = "; ".join(item.reasons or item.inconclusive or item.notes)
             verdict_rows.append([part, item.label, detail or "-"])
     phase_rows = []
     for name in PHASES:

@@ -1,6 +1,8 @@
 """Verdicts: the hypothesis per phase, recovery goals, the write audit, the restore; overall.
 
-Overall passes only when every part passes. The exit code follows it: 0 pass, 1 fail.
+Overall passes only when every part passes. The exit code follows it: 0 pass, 1 fail, and
+EXIT_INCONCLUSIVE (3) for a run that failed nothing but whose measurement cannot be trusted
+(`inconclusive`: the load generator was saturated, so the figures measure it, not the stack).
 
 After `decide`, the runner amends the verdicts with what only the raw run shows (`amend`):
 whether each fault's window overlapped requests at all (`fault_overlap`: a fault no request saw
@@ -19,15 +21,20 @@ from srelab.chaos.model import Hypothesis, Recovery
 from srelab.chaos.timeline import PhaseStats
 from srelab.chaos.timeline import Recovery as RecoveryFigures
 
+EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+
 
 class Verdict(BaseModel):
     passed: bool
     reasons: list[str] = Field(default_factory=list)  # why it failed (empty when passed)
     notes: list[str] = Field(default_factory=list)  # what was checked or skipped
+    inconclusive: list[str] = Field(default_factory=list)  # why a pass proves nothing (overall only)
 
     @property
     def label(self) -> str:
-        return "PASS" if self.passed else "FAIL"
+        if not self.passed:
+            return "FAIL"
+        return "INCONCLUSIVE" if self.inconclusive else "PASS"
 
 
 class Verdicts(BaseModel):
@@ -41,7 +48,9 @@ class Verdicts(BaseModel):
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.overall.passed else 1
+        if not self.overall.passed:
+            return EXIT_FAIL
+        return EXIT_INCONCLUSIVE if self.overall.inconclusive else EXIT_PASS
 
 
 def check_phase(stats: PhaseStats, hyp: Hypothesis) -> Verdict:
@@ -235,6 +244,11 @@ def decide(
         "restore": check_restore(restore_problems, restore_verified),
     }
     return Verdicts(**parts, overall=overall(parts, aborted, extra_reasons))
+
+
+def make_inconclusive(verdicts: Verdicts, reasons: Sequence[str]) -> None:
+    """The run's measurement is untrustworthy: a pass becomes INCONCLUSIVE (a fail stays FAIL)."""
+    verdicts.overall.inconclusive.extend(reasons)
 
 
 def amend(verdicts: Verdicts, part: str, reasons: Sequence[str] = (), notes: Sequence[str] = ()) -> None:

@@ -245,3 +245,30 @@ def test_one_failed_inject_fails_the_run_although_another_succeeded(tmp_path: Pa
         for reason in journal.verdicts.overall.reasons
     ), journal.verdicts.overall.reasons
     assert ("restore", "kill", other) in driver.calls  # a failed inject is still restored
+
+
+def test_a_saturated_load_generator_makes_a_passing_run_inconclusive(tmp_path: Path) -> None:
+    base = fake_load()
+    reason = "load generator CPU >= 90% of a core for 4 of 4 s (max 100%)"
+
+    def saturated(*args, **kwargs):
+        result = base(*args, **kwargs)
+        return result.model_copy(update={"valid": False, "invalid_reasons": [reason]})
+
+    journal = runner(tmp_path, FakeDriver(), saturated).run()
+    assert journal.exit_code == 3
+    overall = journal.verdicts.overall
+    assert overall.passed and overall.label == "INCONCLUSIVE"
+    assert overall.inconclusive == [f"load generator: {reason}"]
+    assert "INCONCLUSIVE" in (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
+
+
+def test_a_failed_run_stays_failed_when_also_inconclusive() -> None:
+    from srelab.chaos.verdict import Verdict, Verdicts, make_inconclusive
+
+    ok = Verdict(passed=True)
+    verdicts = Verdicts(
+        before=ok, during=ok, after=ok, recovery=ok, audit=ok, restore=ok, overall=Verdict(passed=False)
+    )
+    make_inconclusive(verdicts, ["load generator: saturated"])
+    assert verdicts.exit_code == 1 and verdicts.overall.label == "FAIL"

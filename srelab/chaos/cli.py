@@ -1,4 +1,4 @@
-"""`srelab chaos run | list | compare`."""
+"""`srelab chaos run | list | compare | restore`."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def run_cmd(
     """
     path = _resolve(experiment)
     exp = load_experiment(path)  # validation first: a bad file changes nothing
-    from srelab.chaos.runner import ChaosRunner
+    from srelab.chaos.runner import ChaosRunner, RunSignal
     from srelab.settings import get_settings
 
     settings = get_settings()
@@ -82,8 +82,10 @@ def run_cmd(
     console.print(f"results: {runner.out_dir}")
     try:
         journal = runner.run()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         console.print(f"[yellow]interrupted[/]: targets restored; partial report in {runner.out_dir}")
+        if isinstance(exc, RunSignal):
+            sys.exit(128 + exc.signum)  # the shell's convention for "ended by a signal"
         raise
     _print_summary(journal, runner.out_dir)
     # sys.exit, not typer.Exit: srelab.cli.main runs the app with standalone_mode=False and drops
@@ -139,6 +141,38 @@ def _print_summary(journal: Journal, folder: Path) -> None:
             highlight=False,
         )
     console.print(f"report: {folder / 'report.md'} (also report.html, timeline.png, journal.json)")
+
+
+@chaos_app.command("restore")
+def restore_cmd(
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help="a pending-restores file (default: results/.chaos-pending.json)"),
+    ] = None,
+) -> None:
+    """Undo what a dead chaos run left (paused, stopped, disconnected, netem, CPU loops), one line per
+    restore. Exit 0 when nothing was pending or all was undone, 1 when a restore failed (it stays)."""
+    from srelab.chaos.faults import FaultDriver
+    from srelab.chaos.pending import read_pending, restore_pending, well_known
+    from srelab.settings import get_settings
+
+    settings = get_settings()
+    path = file or well_known(Path(settings.lab_results_dir))
+    pending = read_pending(path)  # a file that is not ours: one line, exit 2, nothing touched
+    if pending is None or not pending.entries:
+        path.unlink(missing_ok=True)
+        console.print(f"nothing pending ({path})", highlight=False)
+        return
+    from srelab.docker_client import compose_client, require_engine
+
+    docker = compose_client(settings, ())
+    require_engine(docker)
+    driver = FaultDriver(docker, settings)
+    done = restore_pending(path, driver, say=lambda text: console.print(text, highlight=False))
+    failed = done[1] if done else 0
+    if failed:
+        console.print(f"[red]{failed} restore(s) failed[/]: still pending in {path}")
+        sys.exit(1)
 
 
 @chaos_app.command("list")

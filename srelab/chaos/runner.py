@@ -11,10 +11,12 @@ Threads:
 - rotation watchers poll the proxy for a restored target;
 - the main thread shows the live view and handles Ctrl-C.
 
-Restores always run: on schedule, early when the load ends or the run is aborted (Ctrl-C or an
-error), and once more from a safety net for anything injected and not restored. A second Ctrl-C
-while restoring is ignored (and said so). Every restore is recorded, then verified (running,
-unpaused, healthy, on its networks, back in rotation) before the run reports.
+Restores always run: on schedule, early when the load ends or the run is aborted (Ctrl-C, SIGTERM,
+SIGHUP or an error), and once more from a safety net for anything injected and not restored. A
+second signal while restoring is ignored (and said so). Before each inject its restore is written
+to disk (pending.py), so `srelab chaos restore` can undo what a run killed outright left. Every
+restore is recorded, then verified (running, unpaused, healthy, on its networks, back in rotation)
+before the run reports.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from srelab.chaos.model import (
     ExperimentError,
     Fault,
 )
+from srelab.chaos.pending import PendingLog, entry, read_pending, well_known
 from srelab.chaos.rotation import watch
 from srelab.chaos.targets import Candidate, Selection, compose_candidates, select_all
 from srelab.chaos.verdict import amend, charge_unplaced, check_overlaps, fault_overlap
@@ -69,6 +72,15 @@ HEY_LIVE_NOTE = (
 RESTARTED_BY_RESTORE = frozenset({Action.KILL, Action.STOP})
 NETWORK_ACTIONS = frozenset({Action.DELAY, Action.LOSS})
 LoadFn = Callable[..., LoadResult]
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class RunSignal(KeyboardInterrupt):
+    """SIGTERM or SIGHUP during a run: handled like Ctrl-C (restore, journal, re-raise)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 @dataclass
@@ -114,6 +126,7 @@ class ChaosRunner:
         seed: int | None = None,
         annotate: bool = True,
         proxy_url: str | None = None,
+        pending_path: Path | None = None,
     ) -> None:
         self.exp = experiment
         self.source = source
@@ -128,6 +141,8 @@ class ChaosRunner:
         self.annotate = annotate
         self.proxy_url = (proxy_url or settings.proxy_url).rstrip("/")
         self._driver = driver
+        self.pending_path = pending_path or well_known(Path(settings.lab_results_dir))
+        self.pending: PendingLog | None = None
         self.tasks: list[Task] = []
         self.selections: dict[str, Selection] = {}
         self.preflight: dict[str, Snapshot] = {}
@@ -155,6 +170,12 @@ class ChaosRunner:
         return self._driver
 
     def prepare(self) -> None:
+        left = read_pending(self.pending_path)
+        if left is not None and left.entries:
+            raise LabError(
+                f"run {left.run_id or '?'} left {len(left.entries)} restore(s) pending "
+                f"({self.pending_path}): run `srelab chaos restore` first"
+            )
         candidates = self._candidates if self._candidates is not None else compose_candidates()
         self.selections = select_all(self.exp.targets, candidates, self.seed)
         roles = {c.service: c.role for c in candidates}
@@ -277,6 +298,8 @@ class ChaosRunner:
                 self._record_fault(rec, "skipped", time.time(), ok=False, detail=rec.skipped)
                 return
             task.attempted = True
+            if self.pending is not None:  # on disk before the fault exists
+                self.pending.add(entry(rec.index, fault, task.snapshot))
             started = time.time()
             try:
                 outcome = self.driver.inject(fault, task.snapshot)
@@ -308,6 +331,8 @@ class ChaosRunner:
             self._record_fault(rec, kind, started, ok=False, error=str(exc))
             return
         rec.restore_ok, rec.restored_at = True, time.time()
+        if self.pending is not None:
+            self.pending.drop(f"{rec.index}/{rec.service}")
         if self.t0 is not None:
             rec.restore_offset_s = round(rec.restored_at - self.t0, 3)
         self._record_fault(rec, kind, started, end=rec.restored_at, detail=outcome.detail)
@@ -344,6 +369,7 @@ class ChaosRunner:
     def run(self) -> Journal:
         """prepare() must have passed. Returns the journal (also written to out_dir)."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.pending = PendingLog(self.out_dir.name, self.out_dir, self.pending_path)
         started = time.time()
         spec = self.exp.spec.model_copy(update={"label": f"chaos {self.exp.name}"})
         sizing_note = None
@@ -379,24 +405,27 @@ class ChaosRunner:
             self.annotator = Annotator(self.settings, self.exp.name, journal.run_id, say=self._say)
             self.annotator.probe()
         result: dict[str, Any] = {}
-        interrupted = False
-        try:
-            self._run_load_and_faults(spec, result)
-        except KeyboardInterrupt:
-            interrupted = True
-            journal.aborted = "interrupted (Ctrl-C)"
-        except Exception as exc:
-            journal.aborted = f"{type(exc).__name__}: {exc}"
-        finally:
-            with self._shielded():
-                if journal.aborted:
-                    self.abort.set()
-                    self.stop_load.set()
-                if self.loader is not None:
-                    self.loader.join(timeout=spec.timeout_s + 30)
-                self._finish_faults()
-                journal.restore_problems = self._verify()
-                journal.restore_verified = not journal.restore_problems
+        interrupted: KeyboardInterrupt | None = None
+        with self._stop_signals_interrupt():
+            try:
+                self._run_load_and_faults(spec, result)
+            except KeyboardInterrupt as exc:
+                interrupted = exc
+                journal.aborted = (
+                    f"interrupted ({exc})" if isinstance(exc, RunSignal) else "interrupted (Ctrl-C)"
+                )
+            except Exception as exc:
+                journal.aborted = f"{type(exc).__name__}: {exc}"
+            finally:
+                with self._shielded():
+                    if journal.aborted:
+                        self.abort.set()
+                        self.stop_load.set()
+                    if self.loader is not None:
+                        self.loader.join(timeout=spec.timeout_s + 30)
+                    self._finish_faults()
+                    journal.restore_problems = self._verify()
+                    journal.restore_verified = not journal.restore_problems
         journal.events = sorted(self.events, key=lambda e: e.t)
         journal.t0 = self.t0
         load: LoadResult | None = result.get("result")
@@ -437,8 +466,8 @@ class ChaosRunner:
                 ["run"],
                 end_t=journal.ended_at,
             )
-        if interrupted:
-            raise KeyboardInterrupt
+        if interrupted is not None:
+            raise interrupted
         return journal
 
     @property
@@ -628,20 +657,39 @@ class ChaosRunner:
             time.sleep(0.1)
 
     @contextlib.contextmanager
-    def _shielded(self) -> Iterator[None]:
-        """Ignore further Ctrl-C while restoring (main thread only), saying so once."""
+    def _stop_signals_interrupt(self) -> Iterator[None]:
+        """SIGTERM and SIGHUP raise RunSignal (a KeyboardInterrupt) in the main thread, like Ctrl-C."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
 
         def handler(signum: int, frame: object) -> None:
-            self.console.print("[yellow]restoring: Ctrl-C ignored until the restore is verified[/]")
+            raise RunSignal(signum)
 
-        previous = signal.signal(signal.SIGINT, handler)
+        previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS if sig != signal.SIGINT}
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+    @contextlib.contextmanager
+    def _shielded(self) -> Iterator[None]:
+        """Ignore Ctrl-C, SIGTERM and SIGHUP while restoring (main thread only), saying so."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: object) -> None:
+            name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+            self.console.print(f"[yellow]restoring: {name} ignored until the restore is verified[/]")
+
+        previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
 
     # -- live view ----------------------------------------------------------------------------------
     @contextlib.contextmanager

@@ -84,6 +84,7 @@ def runner(tmp_path: Path, driver: FakeDriver, load, exp: Experiment | None = No
         live=False,
         annotate=False,
         proxy_url="http://127.0.0.1:9",
+        pending_path=tmp_path / ".chaos-pending.json",
     )
     r.prepare()
     return r
@@ -233,6 +234,7 @@ def test_one_failed_inject_fails_the_run_although_another_succeeded(tmp_path: Pa
         live=False,
         annotate=False,
         proxy_url="http://127.0.0.1:9",
+        pending_path=tmp_path / ".chaos-pending.json",
     )
     r.prepare()
     journal = r.run()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -200,4 +201,51 @@ def test_hey_keyless_kill(lab: Lab, tmp_path: Path) -> None:
         assert journal["exit_code"] == 1
     assert any("in flight when the inject began" in n for n in journal["verdicts"]["recovery"]["notes"])
     assert any("live view had no per-second data" in n for n in journal["notes"])
+    assert_stack_healthy(lab)
+
+
+def test_sigterm_during_a_pause_restores_the_target(lab: Lab, tmp_path: Path) -> None:
+    """SIGTERM while web-c is paused: the runner restores like on Ctrl-C (nothing left pending,
+    `srelab chaos restore` finds nothing), exits 128 + 15, and web-c is running and unpaused."""
+    path = shortened("pause-one-web-replica", tmp_path, at=5, duration=10)
+    env = {**os.environ, "LAB_RESULTS_DIR": str(tmp_path), "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "srelab.cli", "chaos", "run", str(path), "--no-live", "--no-annotate"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    seen: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 60
+        for line in proc.stdout:
+            seen.append(line)
+            if "inject pause web-c" in line or time.monotonic() > deadline:
+                break
+        assert any("inject pause web-c" in line for line in seen), "".join(seen[-40:])
+        container = lab.container("web-c")
+        container.reload()
+        assert container.state.paused, "the fault should be active"
+        assert (tmp_path / ".chaos-pending.json").exists()  # written before the inject
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    text = "".join(seen) + (out or "")
+    assert proc.returncode == 128 + signal.SIGTERM, text[-3000:]
+    container = lab.container("web-c")
+    container.reload()
+    assert container.state.running and not container.state.paused
+    run = only_run(tmp_path, "pause-one-web-replica", proc)  # type: ignore[arg-type]
+    journal = json.loads((run / "journal.json").read_text())
+    assert journal["aborted"] == "interrupted (SIGTERM)" and journal["exit_code"] == 1
+    assert journal["faults"][0]["restore_ok"] and journal["restore_verified"], journal["events"]
+    assert not (tmp_path / ".chaos-pending.json").exists()
+    after = run_cli(["restore"], tmp_path, timeout=60)
+    assert after.returncode == 0 and "nothing pending" in after.stdout, after.stdout + after.stderr
     assert_stack_healthy(lab)

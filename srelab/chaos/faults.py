@@ -48,8 +48,15 @@ RULE_COMMENT = "srelab-chaos"
 NO_NETEM = "qdisc kind is unknown"
 
 
+CPU_START_WAIT_S = 3.0  # how long the inject waits for its busy loops to show up
+
+
 class FaultError(LabError):
     """An inject or restore action that failed."""
+
+
+class NoBusyLoops(FaultError):
+    """A CPU restore that found no busy loop to kill (failed: the fault may never have run)."""
 
 
 def helper_image_name() -> str:
@@ -225,14 +232,26 @@ class FaultDriver:
         cgroup = Path(f"/proc/{pid}/cgroup")
         try:  # only signal a host PID that really is this container's (same PID namespace)
             if c.id in cgroup.read_text():
+                self._same_pid(c, pid)
                 os.kill(pid, signal.SIGKILL)
                 return Outcome(
                     f"SIGKILL of host PID {pid} (a crash: the restart policy applies)", "host kill"
                 )
         except OSError:
             pass
+        self._same_pid(c, pid)  # the helper starts seconds later: the PID may belong to another now
         self._helper(f"kill -9 {pid}", {}, pid="host")
         return Outcome(f"SIGKILL of host PID {pid} from a --pid host helper (a crash)", "helper kill")
+
+    def _same_pid(self, c: Container, pid: int) -> None:
+        """Right before a kill: the container still runs with main PID `pid`, or FaultError."""
+        c.reload()
+        if not c.state.running or c.state.paused:
+            raise FaultError(f"crash {c.name}: no longer running: PID {pid} not killed")
+        if c.state.pid != pid:
+            raise FaultError(
+                f"crash {c.name}: its main PID changed ({pid} -> {c.state.pid}): PID {pid} not killed"
+            )
 
     def _devices_script(self) -> str:
         return (
@@ -292,7 +311,31 @@ class FaultDriver:
             f"timeout -s KILL {bound} sh -c 'while :; do :; done' {CPU_MARK} & done; wait"
         )
         self.docker.container.execute(c, ["sh", "-c", script], detach=True)
-        return Outcome(f"{fault.workers} busy loop(s) via docker exec, each bounded to {bound} s", "exec")
+        # A detached exec reports nothing: count the loops (each is its `timeout` and its `sh`).
+        deadline = time.monotonic() + CPU_START_WAIT_S
+        while (found := self._busy_loops(c, kill=False)) == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if found == 0:
+            raise FaultError(f"cpu {c.name}: no busy loop running {CPU_START_WAIT_S:g} s after the exec")
+        return Outcome(
+            f"{fault.workers} busy loop(s) via docker exec, each bounded to {bound} s "
+            f"({found} process(es) seen)",
+            "exec",
+        )
+
+    def _busy_loops(self, c: Container, kill: bool) -> int:
+        """How many of the CPU fault's processes run in `c` (killed first when `kill`)."""
+        act = "kill -9 ${p#/proc/} 2>/dev/null && " if kill else ""
+        scan = (
+            "n=0; for p in /proc/[0-9]*; do "
+            f"if tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -q '{CPU_MARK[:-1]}[{CPU_MARK[-1]}]'; then "
+            f"{act}n=$((n+1)); fi; done; echo $n"
+        )
+        output = str(self.docker.container.execute(c, ["sh", "-c", scan])).strip()
+        try:
+            return int(output.splitlines()[-1])
+        except (ValueError, IndexError):
+            raise FaultError(f"cpu {c.name}: unexpected process count {output!r}") from None
 
     # -- restore ----------------------------------------------------------------------------------
     def restore(self, fault: Fault, snap: Snapshot) -> Outcome:
@@ -363,13 +406,10 @@ class FaultDriver:
     def _uncpu(self, c: Container) -> Outcome:
         if not c.state.running:
             return Outcome("target not running: no busy loops left")
-        killer = (
-            "n=0; for p in /proc/[0-9]*; do "
-            f"if tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -q '{CPU_MARK[:-1]}[{CPU_MARK[-1]}]'; then "
-            "kill -9 ${p#/proc/} 2>/dev/null && n=$((n+1)); fi; done; echo $n"
-        )
-        output = self.docker.container.execute(c, ["sh", "-c", killer])
-        return Outcome(f"killed {str(output).strip()} busy-loop process(es)")
+        killed = self._busy_loops(c, kill=True)
+        if killed == 0:  # nothing to undo is not a restore: the loops never ran, or ran elsewhere
+            raise NoBusyLoops(f"restore cpu {c.name}: killed 0 busy-loop processes (none found)")
+        return Outcome(f"killed {killed} busy-loop process(es)")
 
     # -- verification -----------------------------------------------------------------------------
     def verify(self, snap: Snapshot, deadline: float) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from datetime import datetime
@@ -20,8 +21,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
-from srelab.chaos.faults import FaultError, Outcome, Snapshot
-from srelab.chaos.model import Fault
+from srelab.chaos.faults import FaultError, NoBusyLoops, Outcome, Snapshot
+from srelab.chaos.model import Action, Fault
 from srelab.errors import LabError
 
 WELL_KNOWN = ".chaos-pending.json"  # under the results folder
@@ -36,6 +37,11 @@ class Entry(BaseModel):
     key: str  # "<fault index>/<service>"
     fault: dict[str, Any]
     snapshot: dict[str, Any]
+    added_at: float = 0.0  # epoch, just before the inject
+
+    def expired(self, fault: Fault, now: float) -> bool:
+        """CPU loops end by themselves (`timeout`, duration + 5 s): none left then is no failure."""
+        return fault.action == Action.CPU and now > self.added_at + int(fault.duration) + 5 + 1
 
     def to_fault(self) -> Fault:
         return Fault.model_validate(self.fault)
@@ -61,7 +67,9 @@ def well_known(results_dir: Path) -> Path:
 def entry(index: int, fault: Fault, snap: Snapshot) -> Entry:
     raw = asdict(snap)
     raw["started_at"] = snap.started_at.isoformat() if snap.started_at else None
-    return Entry(key=f"{index}/{snap.service}", fault=fault.model_dump(mode="json"), snapshot=raw)
+    return Entry(
+        key=f"{index}/{snap.service}", fault=fault.model_dump(mode="json"), snapshot=raw, added_at=time.time()
+    )
 
 
 def _write(path: Path, data: PendingFile) -> None:
@@ -130,6 +138,12 @@ def restore_pending(
         label = f"{fault.action.value} {snap.service} (run {data.run_id or '?'}, fault {item.key})"
         try:
             outcome = driver.restore(fault, snap)
+        except NoBusyLoops as exc:
+            if not item.expired(fault, time.time()):
+                say(f"restore {label}: FAILED: {exc}")
+                left.append(item)
+                continue
+            outcome = Outcome("no busy loop left: their time bound has passed")
         except (FaultError, LabError) as exc:
             say(f"restore {label}: FAILED: {exc}")
             left.append(item)

@@ -331,9 +331,10 @@ class WriterUser(_ItemsUser):
     def _post(self, key: str, attempt: int) -> tuple[int, bool]:
         item_id: str | None = None
         error: str | None = None
+        item_name = f"load-{key[:16]}"
         with self.client.post(
             "/items",
-            json={"name": f"load-{key[:16]}"},
+            json={"name": item_name},
             headers={"Idempotency-Key": key},
             name=EP_POST,
             catch_response=True,
@@ -363,6 +364,7 @@ class WriterUser(_ItemsUser):
             record = {
                 "t": round(time.time(), 4),
                 "key": key,
+                "name": item_name,
                 "attempt": attempt,
                 "status": status,
                 "id": item_id,

@@ -1,6 +1,11 @@
 """Write audit: every acknowledged POST is read back after the run, duplicates are counted.
 
 - lost: an id answered 2xx to a POST that GET /items/<id> (through the proxy) answers 404.
+- wrong_name: an id read back whose name is not the one its POST sent (writes.jsonl records it).
+- replays: for a sample of acknowledged keys (at most REPLAY_SAMPLE, spread over the run), the
+  same POST (same Idempotency-Key, same body) again after the run must answer the same id with
+  `Idempotent-Replayed: true`: the idempotency records survived whatever the fault did to Redis.
+  Done after the listing scan; a replay that is not one creates an item, and is a finding.
 - unverified: ids that could not be read back (errors other than 404 after retries).
 - duplicate_keys: Idempotency-Keys whose acknowledged answers carry more than one distinct id.
 - listed_twice: ids that GET /items (newest first, paged) lists more than once, scanning back to
@@ -20,7 +25,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -32,6 +37,7 @@ from pydantic import BaseModel, Field
 from srelab.load import WriteRecord
 
 PAGE_LIMIT = 500
+REPLAY_SAMPLE = 20  # acknowledged keys re-POSTed after the run
 EXAMPLES = 20  # ids/keys kept in the journal per finding
 
 
@@ -67,6 +73,12 @@ class AuditResult(BaseModel):
     lost_ids: list[str] = Field(default_factory=list)
     unverified: int = 0
     unverified_ids: list[str] = Field(default_factory=list)
+    names_checked: int = 0  # found ids whose record carries the name sent
+    wrong_name: int = 0
+    wrong_name_examples: list[str] = Field(default_factory=list)  # "<id>: sent 'a', read 'b'"
+    replays: int = 0  # acknowledged keys re-POSTed after the run
+    replays_failed: int = 0
+    replay_examples: list[str] = Field(default_factory=list)  # "<key>: why"
     duplicate_keys: int = 0
     duplicate_examples: dict[str, list[str]] = Field(default_factory=dict)
     listed: int = 0
@@ -90,34 +102,65 @@ def duplicate_keys(records: Iterable[WriteRecord]) -> dict[str, list[str]]:
     return {key: sorted(ids) for key, ids in ids_by_key.items() if len(ids) > 1}
 
 
-Fetcher = Callable[[str], int]  # id -> HTTP status of GET /items/<id> (0: no response)
+# id -> (HTTP status of GET /items/<id> (0: no response), the name in its body (None: none))
+Fetcher = Callable[[str], tuple[int, str | None]]
+# (key, name) -> (HTTP status of the re-POST (0: no response), id in its body, Idempotent-Replayed)
+Replayer = Callable[[str, str], tuple[int, str | None, str | None]]
+
+
+def _body_field(response: requests.Response, name: str) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    value = body.get(name) if isinstance(body, dict) else None
+    return None if value is None else str(value)
 
 
 def http_fetcher(base_url: str, timeout_s: float = 5.0) -> Fetcher:
     local = threading.local()
 
-    def fetch(item_id: str) -> int:
+    def fetch(item_id: str) -> tuple[int, str | None]:
         session = getattr(local, "session", None)
         if session is None:
             session = local.session = requests.Session()
         try:
-            return session.get(f"{base_url}/items/{item_id}", timeout=timeout_s).status_code
+            response = session.get(f"{base_url}/items/{item_id}", timeout=timeout_s)
         except requests.RequestException:
-            return 0
+            return 0, None
+        return response.status_code, _body_field(response, "name") if response.status_code == 200 else None
 
     return fetch
 
 
+def http_replayer(base_url: str, timeout_s: float = 5.0) -> Replayer:
+    session = requests.Session()
+
+    def replay(key: str, name: str) -> tuple[int, str | None, str | None]:
+        try:
+            response = session.post(
+                f"{base_url}/items", json={"name": name}, headers={"Idempotency-Key": key}, timeout=timeout_s
+            )
+        except requests.RequestException:
+            return 0, None, None
+        return response.status_code, _body_field(response, "id"), response.headers.get("Idempotent-Replayed")
+
+    return replay
+
+
 def read_back(
     ids: Iterable[str], fetch: Fetcher, concurrency: int = 8, attempts: int = 5, pause_s: float = 0.5
-) -> tuple[list[str], list[str], list[str]]:
-    """(found, lost, unverified): 404 twice is lost; no 200/404 after `attempts` is unverified."""
+) -> tuple[list[str], list[str], list[str], dict[str, str | None]]:
+    """(found, lost, unverified, name read per found id): 404 twice is lost; no 200/404 after
+    `attempts` is unverified."""
+    names: dict[str, str | None] = {}
 
     def one(item_id: str) -> tuple[str, str]:
         not_found = 0
         for attempt in range(attempts):
-            status = fetch(item_id)
+            status, name = fetch(item_id)
             if status == 200:
+                names[item_id] = name
                 return item_id, "found"
             if status == 404:
                 not_found += 1
@@ -131,7 +174,47 @@ def read_back(
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="audit") as pool:
         for item_id, outcome in pool.map(one, list(ids)):
             {"found": found, "lost": lost, "unverified": unverified}[outcome].append(item_id)
-    return found, lost, unverified
+    return found, lost, unverified, names
+
+
+def check_names(acked: Iterable[WriteRecord], names: Mapping[str, str | None]) -> tuple[int, list[str]]:
+    """(ids checked, mismatches as text): the name read back is the name the POST sent."""
+    sent = {r.id: r.name for r in acked if r.id is not None and r.name is not None}
+    checked, wrong = 0, []
+    for item_id in sorted(set(sent) & set(names)):
+        checked += 1
+        if names[item_id] != sent[item_id]:
+            wrong.append(f"{item_id}: sent {sent[item_id]!r}, read {names[item_id]!r}")
+    return checked, wrong
+
+
+def replay_sample(acked: Sequence[WriteRecord], size: int = REPLAY_SAMPLE) -> list[WriteRecord]:
+    """One acknowledged record per key, at most `size` keys spread evenly over the run."""
+    first: dict[str, WriteRecord] = {}
+    for record in sorted(acked, key=lambda r: r.t):
+        if record.name is not None and record.id is not None:
+            first.setdefault(record.key, record)
+    keyed = list(first.values())
+    if len(keyed) <= size:
+        return keyed
+    step = len(keyed) / size
+    return [keyed[int(i * step)] for i in range(size)]
+
+
+def check_replays(sample: Iterable[WriteRecord], replay: Replayer) -> tuple[int, list[str]]:
+    """(replayed, failures as text): the same POST again answers 2xx, the same id, replayed."""
+    done, failures = 0, []
+    for record in sample:
+        assert record.name is not None
+        done += 1
+        status, item_id, replayed = replay(record.key, record.name)
+        if not 200 <= status < 300:
+            failures.append(f"{record.key}: re-POST answered {status or 'nothing'}")
+        elif item_id != record.id:
+            failures.append(f"{record.key}: re-POST gave id {item_id}, not {record.id} (a new item)")
+        elif (replayed or "").lower() != "true":
+            failures.append(f"{record.key}: re-POST gave id {item_id} without Idempotent-Replayed: true")
+    return done, failures
 
 
 def _created_epoch(item: dict[str, object]) -> float | None:
@@ -229,6 +312,8 @@ def audit_writes(
     concurrency: int = 8,
     max_list_pages: int = 100,
     fetch: Fetcher | None = None,
+    replay: Replayer | None = None,
+    replay_keys: int = REPLAY_SAMPLE,
 ) -> AuditResult:
     started = time.monotonic()
     result = AuditResult(posts=len(records))
@@ -240,7 +325,9 @@ def audit_writes(
     dups = duplicate_keys(records)
     result.duplicate_keys = len(dups)
     result.duplicate_examples = dict(list(dups.items())[:EXAMPLES])
-    found, lost, unverified = read_back(ids, fetch or http_fetcher(base_url), concurrency)
+    found, lost, unverified, names = read_back(ids, fetch or http_fetcher(base_url), concurrency)
+    result.names_checked, wrong = check_names(acked, names)
+    result.wrong_name, result.wrong_name_examples = len(wrong), wrong[:EXAMPLES]
     result.read_ok = len(found)
     result.lost, result.lost_ids = len(lost), lost[:EXAMPLES]
     result.unverified, result.unverified_ids = len(unverified), unverified[:EXAMPLES]
@@ -258,5 +345,9 @@ def audit_writes(
                 missing = sorted(set(found) - set(counts))
                 result.missing_from_list = len(missing)
                 result.missing_from_list_ids = missing[:EXAMPLES]
+    if replay_keys > 0:  # after the scan: a replay that is not one stores a new item
+        sample = replay_sample(acked, replay_keys)
+        result.replays, failures = check_replays(sample, replay or http_replayer(base_url))
+        result.replays_failed, result.replay_examples = len(failures), failures[:EXAMPLES]
     result.duration_s = round(time.monotonic() - started, 3)
     return result

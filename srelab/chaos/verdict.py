@@ -190,6 +190,20 @@ def check_audit(audit: AuditResult | None, fail_on_duplicates: bool) -> Verdict:
         reasons.append(f"{audit.lost} acknowledged write(s) lost")
     if audit.unverified:
         reasons.append(f"{audit.unverified} acknowledged write(s) could not be read back (unverified)")
+    if audit.names_checked:
+        notes.append(f"{audit.names_checked} name(s) read back compared with the name sent")
+    if audit.wrong_name:
+        reasons.append(
+            f"{audit.wrong_name} acknowledged write(s) read back with another name "
+            f"({'; '.join(audit.wrong_name_examples[:3])})"
+        )
+    if audit.replays:
+        notes.append(f"{audit.replays} acknowledged key(s) re-POSTed after the run")
+    if audit.replays_failed:
+        reasons.append(
+            f"{audit.replays_failed} of {audit.replays} idempotency record(s) did not survive "
+            f"({'; '.join(audit.replay_examples[:3])})"
+        )
     if audit.missing_from_list:
         reasons.append(f"{audit.missing_from_list} acknowledged item(s) readable but missing from GET /items")
     if audit.duplicate_keys or audit.listed_twice:

@@ -194,6 +194,7 @@ class WriteRecord(BaseModel):
 
     t: float  # epoch seconds when the response (or error) came back
     key: str  # Idempotency-Key (the same for every attempt of one logical write)
+    name: str | None = None  # the item name sent (None in logs written before it was recorded)
     attempt: int = 1
     status: int = 0  # HTTP status, 0 when no response
     id: str | None = None  # id from the response body

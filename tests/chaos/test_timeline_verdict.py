@@ -106,11 +106,15 @@ def test_audit_verdict_and_helpers() -> None:
     assert duplicate_keys(records) == {"k1": ["a", "b"]}
     statuses = {"found": [200], "gone": [404, 404], "flaky": [503, 0, 200], "down": [503] * 5}
 
-    def fetch(item_id: str) -> int:
-        return statuses[item_id].pop(0)
+    def fetch(item_id: str) -> tuple[int, str | None]:
+        status = statuses[item_id].pop(0)
+        return status, f"name-{item_id}" if status == 200 else None
 
-    found, gone, unverified = read_back(["found", "gone", "flaky", "down"], fetch, concurrency=2, pause_s=0.0)
+    found, gone, unverified, names = read_back(
+        ["found", "gone", "flaky", "down"], fetch, concurrency=2, pause_s=0.0
+    )
     assert sorted(found) == ["flaky", "found"] and gone == ["gone"] and unverified == ["down"]
+    assert names == {"found": "name-found", "flaky": "name-flaky"}
 
 
 def test_decide_overall_and_exit_code() -> None:

@@ -156,6 +156,9 @@ def test_kill_redis(lab: Lab, tmp_path: Path) -> None:
     audit = journal["audit"]
     assert audit["read_ok"] + audit["lost"] + audit["unverified"] == audit["acknowledged"]
     assert (audit["lost"] == 0) or journal["exit_code"] == 1
+    # Names read back are the names sent; sampled keys replay after the Redis restart.
+    assert audit["names_checked"] == audit["read_ok"] > 0 and audit["replays"] == min(20, audit["keys"])
+    assert (audit["wrong_name"] == audit["replays_failed"] == 0) or journal["exit_code"] == 1
     assert journal["faults"][0]["rotation"]["back_in_rotation_s"] is not None
     assert_stack_healthy(lab)
 

@@ -143,3 +143,20 @@ def test_shipped_experiments_are_valid_short_and_documented() -> None:
     for name in ("kill-one-web-replica", "crash-one-web-replica", "stop-one-web-replica", "lose-zone-b"):
         share = load_experiment(ROOT / "chaos" / "experiments" / f"{name}.yaml").load.capacity_share
         assert share is not None and share >= 0.7, name
+
+
+@pytest.mark.parametrize(
+    ("name", "allowed", "max_rate"),
+    [("cut-redis-off-network", {"http_503"}, 0.5), ("restart-proxy", {"conn_refused", "conn_reset"}, 0.15)],
+)
+def test_fault_limits_allow_only_the_failures_the_stack_really_shows(
+    name: str, allowed: set[str], max_rate: float
+) -> None:
+    from srelab.load import FAILURE_KINDS
+    from srelab.settings import ROOT
+
+    during = load_experiment(ROOT / "chaos" / "experiments" / f"{name}.yaml").hypothesis.during
+    assert during is not None and during.max_error_rate == max_rate
+    unbounded = {k for k in FAILURE_KINDS if k not in during.max_failures}
+    assert unbounded == allowed
+    assert all(during.max_failures[k] == 0 for k in set(FAILURE_KINDS) - allowed)

@@ -736,11 +736,14 @@ class ChaosRunner:
             head.add_row("load", "hey running: it reports only when it ends (no per-second data until then)")
         else:
             head.add_row("so far", f"{total} requests, {errors} failed")
+        # By key: two tasks planned at the same second must not compare Task objects (TypeError).
         pending = sorted(
-            (t.record.planned_at_s, t) for t in self.tasks if not t.attempted and not t.record.skipped
+            (t for t in self.tasks if not t.attempted and not t.record.skipped),
+            key=lambda t: t.record.planned_at_s,
         )
         if pending and self.t0 is not None:
-            at, task = pending[0]
+            task = pending[0]
+            at = task.record.planned_at_s
             head.add_row(
                 "next fault",
                 f"{task.record.description} on {task.record.service} in {max(self.t0 + at - now, 0):.0f} s",

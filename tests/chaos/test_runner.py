@@ -274,3 +274,31 @@ def test_a_failed_run_stays_failed_when_also_inconclusive() -> None:
     )
     make_inconclusive(verdicts, ["load generator: saturated"])
     assert verdicts.exit_code == 1 and verdicts.overall.label == "FAIL"
+
+
+def test_live_view_with_two_faults_planned_at_the_same_second(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    other = "svc-y"
+    exp = fast_experiment(at=8.0, duration=2.0)
+    exp.targets["u"] = TargetSelector(service=other)
+    exp.faults.append(Fault(action="pause", target="u", at=8.0, duration=2.0))
+    r = ChaosRunner(
+        exp,
+        Path("unit.yaml"),
+        get_settings(),
+        driver=FakeDriver(),  # type: ignore[arg-type]
+        load_fn=fake_load(),
+        candidates=[Candidate(SERVICE, "other"), Candidate(other, "other")],
+        out_dir=tmp_path / "run",
+        live=False,
+        annotate=False,
+        pending_path=tmp_path / ".chaos-pending.json",
+    )
+    r.prepare()
+    assert [t.record.planned_at_s for t in r.tasks] == [8.0, 8.0]
+    r.t0 = time.time() - 1.0
+    console = Console(record=True, width=140)
+    console.print(r._render())  # raised TypeError ('<' between two Task) before sorting by key
+    text = console.export_text()
+    assert "next fault" in text and "kill t @8s for 2s on svc-x in 7 s" in text

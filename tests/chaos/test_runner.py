@@ -72,14 +72,20 @@ def fake_load(seconds: int = 4, fail_at: float | None = None):
     return run
 
 
-def runner(tmp_path: Path, driver: FakeDriver, load, exp: Experiment | None = None) -> ChaosRunner:
+def runner(
+    tmp_path: Path,
+    driver: FakeDriver,
+    load,
+    exp: Experiment | None = None,
+    candidates: list[Candidate] | None = None,
+) -> ChaosRunner:
     r = ChaosRunner(
         exp or fast_experiment(),
         Path("unit.yaml"),
         get_settings(),
         driver=driver,  # type: ignore[arg-type]
         load_fn=load,
-        candidates=[Candidate(SERVICE, "other")],
+        candidates=candidates or [Candidate(SERVICE, "other")],
         out_dir=tmp_path / "run",
         live=False,
         annotate=False,
@@ -223,21 +229,8 @@ def test_one_failed_inject_fails_the_run_although_another_succeeded(tmp_path: Pa
     exp.targets["u"] = TargetSelector(service=other)
     exp.faults.append(Fault(action="kill", target="u", at=1.1, duration=0.5, grace_s=1))
     driver = FakeDriver(fail_services=frozenset({other}))
-    r = ChaosRunner(
-        exp,
-        Path("unit.yaml"),
-        get_settings(),
-        driver=driver,  # type: ignore[arg-type]
-        load_fn=fake_load(),
-        candidates=[Candidate(SERVICE, "other"), Candidate(other, "other")],
-        out_dir=tmp_path / "run",
-        live=False,
-        annotate=False,
-        proxy_url="http://127.0.0.1:9",
-        pending_path=tmp_path / ".chaos-pending.json",
-    )
-    r.prepare()
-    journal = r.run()
+    candidates = [Candidate(SERVICE, "other"), Candidate(other, "other")]
+    journal = runner(tmp_path, driver, fake_load(), exp, candidates).run()
     ok = {f.service: f.inject_ok for f in journal.faults}
     assert ok == {SERVICE: True, other: False}
     assert journal.exit_code == 1
@@ -283,19 +276,8 @@ def test_live_view_with_two_faults_planned_at_the_same_second(tmp_path: Path) ->
     exp = fast_experiment(at=8.0, duration=2.0)
     exp.targets["u"] = TargetSelector(service=other)
     exp.faults.append(Fault(action="pause", target="u", at=8.0, duration=2.0))
-    r = ChaosRunner(
-        exp,
-        Path("unit.yaml"),
-        get_settings(),
-        driver=FakeDriver(),  # type: ignore[arg-type]
-        load_fn=fake_load(),
-        candidates=[Candidate(SERVICE, "other"), Candidate(other, "other")],
-        out_dir=tmp_path / "run",
-        live=False,
-        annotate=False,
-        pending_path=tmp_path / ".chaos-pending.json",
-    )
-    r.prepare()
+    candidates = [Candidate(SERVICE, "other"), Candidate(other, "other")]
+    r = runner(tmp_path, FakeDriver(), fake_load(), exp, candidates)
     assert [t.record.planned_at_s for t in r.tasks] == [8.0, 8.0]
     r.t0 = time.time() - 1.0
     console = Console(record=True, width=140)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from items_service.errors import Conflict, NotFound
@@ -17,7 +17,6 @@ from items_service.validation import (
     parse_idempotency_key,
     parse_json_body,
     parse_limit,
-    parse_proxy_request_id,
     validate_new_item,
 )
 
@@ -38,9 +37,8 @@ def create_item() -> Response:
     key = parse_idempotency_key(request.headers.get("Idempotency-Key"))
     # The proxy's per-request id: the implicit key of a keyless POST, so that the proxy's own
     # retries of it (same id on every attempt) never store it twice.
-    request_key = None
-    if key is None and rt.settings.proxy_request_id_header:
-        request_key = parse_proxy_request_id(request.headers.get(rt.settings.proxy_request_id_header))
+    # Parsed by the request hook (observability.py), which honours the configured header.
+    request_key = g.get("proxy_request_id") if key is None else None
     raw = request.get_data(cache=False)  # at most max_body_bytes + 1 (MAX_CONTENT_LENGTH)
     if len(raw) > rt.settings.max_body_bytes:
         raise RequestEntityTooLarge()

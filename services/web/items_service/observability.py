@@ -56,11 +56,10 @@ def install_request_hooks(
         ctx = g._get_current_object()  # type: ignore[attr-defined]
         headers = req.headers
         ctx.request_started = time.perf_counter()
-        ctx.request_id = (
-            sane_request_id(headers.get("X-Request-ID"))
-            or (proxy_header and parse_proxy_request_id(headers.get(proxy_header)))
-            or uuid.uuid4().hex
-        )
+        # Parsed once here; POST /items reads it from g as the implicit key of a keyless create.
+        ctx.proxy_request_id = parse_proxy_request_id(headers.get(proxy_header)) if proxy_header else None
+        client_id = sane_request_id(headers.get("X-Request-ID"))
+        ctx.request_id = client_id or ctx.proxy_request_id or uuid.uuid4().hex
         ctx.route = route_label(req)
         ctx.method = method_label(req.method)
         metrics.request_started(ctx.method, ctx.route)

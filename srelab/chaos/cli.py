@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -85,7 +86,12 @@ def run_cmd(
     except KeyboardInterrupt as exc:
         console.print(f"[yellow]interrupted[/]: targets restored; partial report in {runner.out_dir}")
         if isinstance(exc, RunSignal):
-            sys.exit(128 + exc.signum)  # the shell's convention for "ended by a signal"
+            # Restored and reported: leave at once (the shell's 128 + signal). Finalising the
+            # interpreter while the load's threads still unwind aborted it once in CI
+            # ("terminate called without an active exception", exit -6).
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(128 + exc.signum)
         raise
     _print_summary(journal, runner.out_dir)
     # sys.exit, not typer.Exit: srelab.cli.main runs the app with standalone_mode=False and drops

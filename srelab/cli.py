@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "srelab.load.cli",
     "srelab.chaos.cli",
     "srelab.export.cli",
+    "srelab.results.cli",
 )
 
 for _name in COMMAND_MODULES:

@@ -8,7 +8,7 @@ PROFILE ?=
 EXP ?= kill-one-web-replica
 ARGS ?=
 
-.PHONY: help install up down clean status logs test test-fast lint load locust bench chaos export images
+.PHONY: help install up down clean status logs test test-fast lint load locust bench chaos export images results
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -67,6 +67,9 @@ bench: install ## throughput/latency/memory table and bench.json
 
 chaos: install ## run a chaos experiment (EXP=kill-one-web-replica)
 	$(SRELAB) chaos run chaos/experiments/$(EXP).yaml $(ARGS)
+
+results: install ## list every run under results/ and write results/index.html
+	$(SRELAB) results $(ARGS)
 
 export: install ## render Kubernetes manifests for GKE into build/k8s
 	$(SRELAB) export k8s $(ARGS)

@@ -19,6 +19,19 @@ from tests.static._obs import (
 )
 
 RULE_FILES = sorted((PROM_DIR / "rules").glob("*.yml"))
+
+# Series the rules read from other programs than the items service. Each is also looked up in
+# the live Prometheus (tests/live/test_prometheus.py), so a renamed series fails there.
+EXPORTER_SERIES = {
+    "up",  # Prometheus itself, per target
+    "redis_up",  # oliver006/redis_exporter
+    "probe_success",  # blackbox_exporter: 1 when the probe passed
+    # Traefik v3 (docs: observability/metrics/overview, "Entrypoint Metrics" and "Service Metrics").
+    "traefik_entrypoint_requests_total",
+    "traefik_entrypoint_request_duration_seconds_bucket",
+    "traefik_entrypoint_request_duration_seconds_count",
+    "traefik_service_server_up",
+}
 TEST_FILES = sorted((PROM_DIR / "tests").glob("*.yml"))
 
 
@@ -84,7 +97,7 @@ def test_every_alert_has_severity_and_summary() -> None:
         for group in load_yaml(path)["groups"]:
             for rule in group["rules"]:
                 if "alert" in rule:
-                    assert rule["labels"]["severity"] in {"page", "warn"}, rule["alert"]
+                    assert rule["labels"]["severity"] in {"page", "ticket", "warn"}, rule["alert"]
                     assert rule["annotations"]["summary"], rule["alert"]
 
 
@@ -102,7 +115,7 @@ def test_recording_rules_follow_the_naming_convention_and_cover_routes_and_repli
 def test_rules_only_use_contract_metrics() -> None:
     import promql_parser
 
-    allowed = _contract_series() | recording_rule_names() | {"up", "redis_up"}
+    allowed = _contract_series() | recording_rule_names() | EXPORTER_SERIES
     for path in RULE_FILES:
         for group in load_yaml(path)["groups"]:
             for rule in group["rules"]:
@@ -113,7 +126,7 @@ def test_rules_only_use_contract_metrics() -> None:
 def test_scrape_jobs_match_the_compose_services() -> None:
     config = load_yaml(PROM_DIR / "prometheus.yml")
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert set(jobs) == {"web", "traefik", "redis", "prometheus"}
+    assert set(jobs) == {"web", "traefik", "redis", "blackbox", "alertmanager", "prometheus"}
     model = compose_model(("monitoring",))
     services = model["services"]
 
@@ -183,3 +196,91 @@ def metric_names(ast: object) -> set[str]:
 
     promql_parser.walk(ast, visit)
     return names
+
+
+def parse_duration_s(text: str) -> float:
+    """A Prometheus duration of one unit (1500ms, 2s, 1m) in seconds."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
+    assert match, text
+    return float(match.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+def _intervals() -> tuple[dict[str, float], float]:
+    """Scrape interval per job and the default, in seconds."""
+    config = load_yaml(PROM_DIR / "prometheus.yml")
+    default = parse_duration_s(config["global"]["scrape_interval"])
+    jobs = {
+        j["job_name"]: parse_duration_s(j.get("scrape_interval", config["global"]["scrape_interval"]))
+        for j in config["scrape_configs"]
+    }
+    return jobs, default
+
+
+def test_each_alerts_stated_detection_delay_covers_scrape_evaluation_and_for() -> None:
+    """detection_delay_s >= scrape interval of every job the rule reads + 2 evaluations + for."""
+    import promql_parser
+
+    jobs, _ = _intervals()
+    for path in RULE_FILES:
+        for group in load_yaml(path)["groups"]:
+            interval = parse_duration_s(group.get("interval", "5s"))
+            for rule in group["rules"]:
+                if "alert" not in rule:
+                    continue
+                stated = float(rule["annotations"]["detection_delay_s"])
+                read = {m for m in re.findall(r'job="([a-z]+)"', rule["expr"])}
+                names = metric_names(promql_parser.parse(rule["expr"]))
+                if any(n.startswith(("traefik_", "slo:")) for n in names):
+                    read.add("traefik")
+                if "redis_up" in names:
+                    read.add("redis")
+                scrape = max((jobs[j] for j in read), default=5.0)
+                floor = scrape + 2 * interval + parse_duration_s(rule.get("for", "0s"))
+                assert stated >= floor, f"{rule['alert']}: states {stated:g} s, at least {floor:g} s"
+                # Short enough to catch a 10 s fault, except the slow-window and service-side ones.
+                if rule["labels"]["severity"] == "page" and not rule["alert"].startswith("ItemsHigh"):
+                    assert stated <= 15, rule["alert"]
+
+
+def test_blackbox_probes_go_through_the_proxy_with_modules_that_exist() -> None:
+    config = load_yaml(PROM_DIR / "prometheus.yml")
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "blackbox"]
+    modules = load_yaml(PROM_DIR.parent / "blackbox" / "blackbox.yml")["modules"]
+    services = compose_model(("monitoring",))["services"]
+    web_entrypoint = next(
+        a.split(":")[-1] for a in services["traefik"]["command"] if a.startswith("--entryPoints.web.address=")
+    )
+    probed = set()
+    for static in job["static_configs"]:
+        module = static["labels"]["module"]
+        assert module in modules, module
+        for target in static["targets"]:
+            assert target.startswith(f"http://traefik:{web_entrypoint}/"), target
+            probed.add(
+                (modules[module]["http"]["method"], target.split("?")[0].split(":", 2)[2].split("/", 1)[1])
+            )
+    assert probed == {("GET", "items"), ("POST", "items"), ("GET", "health")}
+    # The POST carries the probe marker the items service keeps out of the listing.
+    assert modules["items_post"]["http"]["headers"]["X-Srelab-Probe"]
+    # The exporter reaches Traefik and Prometheus reaches the exporter.
+    assert set(services["blackbox"]["networks"]) & set(services["traefik"]["networks"])
+    assert set(services["blackbox"]["networks"]) & set(services["prometheus"]["networks"])
+
+
+def test_prometheus_sends_alerts_to_alertmanager_which_routes_all_to_the_webhook() -> None:
+    config = load_yaml(PROM_DIR / "prometheus.yml")
+    (am,) = config["alerting"]["alertmanagers"]
+    (target,) = am["static_configs"][0]["targets"]
+    assert target == "alertmanager:9093"
+    alertmanager = load_yaml(PROM_DIR.parent / "alertmanager" / "alertmanager.yml")
+    route = alertmanager["route"]
+    assert "matchers" not in route and route["receiver"] == "lab-webhook"
+    (receiver,) = [r for r in alertmanager["receivers"] if r["name"] == "lab-webhook"]
+    (hook,) = receiver["webhook_configs"]
+    assert hook["url"].startswith("http://alert-sink:") and hook["send_resolved"] is True
+    services = compose_model(("monitoring",))["services"]
+    port = hook["url"].split(":")[2].split("/")[0]
+    assert port in services["alert-sink"]["entrypoint"]
+    assert "ports" not in services["alert-sink"] and "ports" not in services["blackbox"]
+    (published,) = services["alertmanager"]["ports"]
+    assert str(published.get("host_ip", published)).startswith("127.0.0.1"), published

@@ -22,6 +22,9 @@ from items_service.validation import (
 
 bp = Blueprint("items", __name__)
 
+# Sent by the blackbox exporter's synthetic POST (services/config/blackbox/blackbox.yml).
+PROBE_HEADER = "X-Srelab-Probe"
+
 
 def _item_response(item: Item, status: int) -> Response:
     # By hand, not jsonify + url_for: the same bytes at a fraction of the cost (ids are hex).
@@ -44,6 +47,11 @@ def create_item() -> Response:
         raise RequestEntityTooLarge()
     payload: Any = parse_json_body(raw)
     name = validate_new_item(payload)
+    if request.headers.get(PROBE_HEADER):
+        # Kept apart: no listing entry, no idempotency record, no items_created_total.
+        probe = Response(rt.store.create_probe(name).to_json(), status=201, mimetype="application/json")
+        probe.headers[PROBE_HEADER] = "stored"
+        return probe
     result = rt.store.create(name, key, request_key=request_key)
     if result.created:
         rt.metrics.item_created()

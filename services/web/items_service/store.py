@@ -40,6 +40,10 @@ DATA_KEY = "items:data"
 INDEX_KEY = "items:by_seq"
 IDEMPOTENCY_PREFIX = "items:idem:"
 REQUEST_KEY_PREFIX = "items:req:"
+# Synthetic probe writes (the blackbox exporter's POST): one key each, expiring, never indexed, so
+# they exercise Redis' write path without showing in GET /items or the write audit.
+PROBE_PREFIX = "items:probe:"
+PROBE_TTL_SECONDS = 600
 # A proxy retry happens within seconds of the first attempt; 10 minutes is ample and keeps the
 # per-request records from piling up (one per keyless POST).
 REQUEST_KEY_TTL_SECONDS = 600
@@ -258,6 +262,13 @@ class ItemStore:
         if int(stored) == 1:
             return CreateResult(item=item, created=True)
         return CreateResult(item=Item.from_json(raw), created=False)
+
+    def create_probe(self, name: str) -> Item:
+        """A probe write: the item is stored for PROBE_TTL_SECONDS under its own key only."""
+        item = Item(id=new_item_id(), name=name, created_at=utc_now_iso())
+        with self._operation("create"):
+            self.client.set(PROBE_PREFIX + item.id, item.to_json(), ex=PROBE_TTL_SECONDS)
+        return item
 
     def get(self, item_id: str) -> Item | None:
         with self._operation("get"):

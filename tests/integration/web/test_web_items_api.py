@@ -91,3 +91,19 @@ def test_openapi_is_served(client: FlaskClient) -> None:
     spec = response.get_json()
     assert spec["openapi"].startswith("3.")
     assert {"/items", "/items/{item_id}", "/health", "/readyz", "/livez", "/metrics"} <= set(spec["paths"])
+
+
+def test_probe_writes_are_kept_out_of_the_listing_and_expire(client: FlaskClient, rdb: redis.Redis) -> None:
+    """The blackbox exporter's POST (X-Srelab-Probe) writes to Redis but never into the items."""
+    probe = client.post("/items", json={"name": "srelab-probe"}, headers={"X-Srelab-Probe": "blackbox"})
+    assert probe.status_code == 201
+    assert probe.headers["X-Srelab-Probe"] == "stored" and "Location" not in probe.headers
+    item_id = probe.get_json()["id"]
+    ttl = rdb.ttl(f"items:probe:{item_id}")
+    assert 0 < ttl <= 600
+    assert client.get("/items").get_json() == []
+    assert client.get(f"/items/{item_id}").status_code == 404
+    assert rdb.hlen("items:data") == 0 and not rdb.exists("items:seq")
+    # A probe name is validated like any other.
+    bad = client.post("/items", json={"name": ""}, headers={"X-Srelab-Probe": "blackbox"})
+    assert bad.status_code == 422 and bad.get_json()["error"]

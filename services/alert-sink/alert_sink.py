@@ -60,7 +60,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         if self.path == "/healthz":
             self._reply(200, {"status": "ok"})
         elif self.path == "/alerts":
@@ -68,7 +68,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._reply(404, {"error": "not found", "reason": "GET /alerts or /healthz"})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         if self.path != "/alerts":
             self._reply(404, {"error": "not found", "reason": "POST /alerts"})
             return
@@ -92,7 +92,7 @@ class Handler(BaseHTTPRequestHandler):
             log(record)
         self._reply(200, {"status": "received"})
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # one line per alert (above), not one per HTTP request
 
 

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from srelab.results.index import as_rows, scan, write_index
+from srelab.results.index import as_rows, newest_first, scan, write_index
 
 console = Console()
 STYLES = {
@@ -48,7 +48,7 @@ def results(
     if not entries:
         console.print(f"no runs under {directory} yet (`make load`, `make bench`, `make chaos` write there)")
         return
-    console.print(results_table(as_rows(list(reversed(entries))), f"{len(entries)} runs in {directory}"))
+    console.print(results_table(as_rows(newest_first(entries)), f"{len(entries)} runs in {directory}"))
     if html:
         console.print(f"index: {write_index(directory, entries)}")
 

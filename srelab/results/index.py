@@ -141,6 +141,11 @@ def scan(results_dir: Path) -> list[RunEntry]:
     return sorted(map(read_run, folders), key=lambda e: (e.date is None, e.date or earliest, e.name))
 
 
+def newest_first(entries: list[RunEntry]) -> list[RunEntry]:
+    """Dated runs newest first, then the undated (foreign, unreadable) ones."""
+    return [e for e in reversed(entries) if e.date] + [e for e in entries if not e.date]
+
+
 # ----------------------------------------------------------------------------- plots and page
 def plot_bench_trend(entries: list[RunEntry], path: Path) -> bool:
     """req/s of the main bench rows per bench run; False (and no file) when there is no bench."""
@@ -159,6 +164,7 @@ def plot_bench_trend(entries: list[RunEntry], path: Path) -> bool:
             ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
     ax.set_ylabel("req/s")
     ax.set_ylim(bottom=0)
+    ax.margins(x=0.05, y=0.1)  # no marker cut at the frame
     ax.set_title("bench: throughput per run")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
@@ -187,6 +193,7 @@ def plot_chaos_trend(entries: list[RunEntry], path: Path) -> bool:
         ax.scatter([e.date for e in bad], [e.trend["failed %"] for e in bad], marker="x", s=80, color="red")
     ax.set_ylabel("failed requests, %")
     ax.set_ylim(bottom=0)
+    ax.margins(x=0.05, y=0.1)  # no marker cut at the frame
     ax.set_title("chaos: failed share of the requests per run (x: not PASS)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -214,7 +221,7 @@ def write_index(results_dir: Path, entries: list[RunEntry] | None = None) -> Pat
             target.unlink()  # a stale plot of runs that are gone
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     html = env.get_template("index.html.j2").render(
-        entries=list(reversed(entries)),
+        entries=newest_first(entries),
         plots=plots,
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         counts=_counts(entries),

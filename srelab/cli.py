@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
+from pydantic import ValidationError
 from python_on_whales.exceptions import DockerException
 from rich.console import Console
 
@@ -52,6 +53,8 @@ def main() -> None:
         code = app(standalone_mode=False)
     except LabError as exc:
         fail(str(exc))
+    except ValidationError as exc:  # a bad value in compose/lab.env, compose/.env or the environment
+        fail("; ".join(_setting_error(e) for e in exc.errors()))
     except DockerException as exc:
         # A docker/compose command failed: its last stderr line says why.
         lines = [line for line in (exc.stderr or str(exc)).splitlines() if line.strip()]
@@ -68,6 +71,13 @@ def main() -> None:
             sys.exit(0)
         fail(message, code=int(getattr(exc, "exit_code", 2)))
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _setting_error(error: Any) -> str:
+    name = ".".join(str(part) for part in error["loc"]).upper() or "settings"
+    if error.get("type") == "missing":
+        return f"{name} is not set (compose/lab.env sets every lab variable)"
+    return f"{name}={str(error.get('input'))[:60]!r}: {error['msg']}"
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

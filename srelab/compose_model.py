@@ -20,7 +20,8 @@ ZONE_LABEL = "srelab.zone"
 
 
 @lru_cache(maxsize=8)
-def _load(profiles: tuple[str, ...]) -> dict[str, Any]:
+def _load(profiles: tuple[str, ...], _environment: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """Cached per profiles and per compose environment (local or upstream image names)."""
     client = compose_client(get_settings(), profiles)
     try:
         model = client.compose.config(return_json=True)
@@ -32,7 +33,7 @@ def _load(profiles: tuple[str, ...]) -> dict[str, Any]:
 
 def load_model(profiles: tuple[str, ...] = PROFILES) -> dict[str, Any]:
     """`docker compose config` as a dict, for the given profiles (all by default)."""
-    return _load(tuple(profiles))
+    return _load(tuple(profiles), tuple(sorted(get_settings().compose_environment().items())))
 
 
 def services(profiles: tuple[str, ...] = PROFILES) -> dict[str, dict[str, Any]]:

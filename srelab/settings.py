@@ -32,6 +32,9 @@ PROFILES: tuple[str, ...] = ("monitoring", "elk", "loadtest")
 # What `make up` starts by default: the core plus monitoring and logging, not the Locust UI.
 DEFAULT_PROFILES: tuple[str, ...] = ("monitoring", "elk")
 
+# Log shippers to Loki (LAB_LOG_SHIPPER picks one; both are compose services of "monitoring").
+LOG_SHIPPERS: tuple[str, ...] = ("promtail", "alloy")
+
 # Prefix of images built on this machine when LAB_IMAGES=local (srelab/images.py).
 LOCAL_REPO = "srelab-local"
 
@@ -42,8 +45,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=(LAB_ENV, SECRETS_ENV), extra="ignore", case_sensitive=False)
 
     lab_project: str = Field(description="compose project name")
-    lab_images: Literal["upstream", "local"] = "upstream"
+    # auto: pull where a registry answers, else build here (srelab/image_source.py, run by
+    # `srelab up`); registry (alias upstream) or local forces one.
+    lab_images: Literal["auto", "registry", "upstream", "local"] = "auto"
     lab_require_docker: bool = False
+    lab_log_shipper: Literal["promtail", "alloy"] = "promtail"
     lab_bind: str
     lab_http_port: int
     lab_dashboard_port: int
@@ -61,6 +67,7 @@ class Settings(BaseSettings):
     grafana_image: str
     loki_image: str
     promtail_image: str
+    alloy_image: str
     elastic_version: str
     web_image: str
     locust_image: str

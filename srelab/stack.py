@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from srelab.compose_model import services as compose_services
 from srelab.docker_client import compose_client, require_engine
 from srelab.errors import LabError
 from srelab.images import build_local_images
-from srelab.settings import PROFILES, Settings
+from srelab.settings import LOG_SHIPPERS, PROFILES, Settings
 
 
 def resolve_profiles(names: Iterable[str]) -> tuple[str, ...]:
@@ -44,21 +44,25 @@ class Plan:
     skipped: dict[str, str]
 
 
-def plan_services(settings: Settings, profiles: Sequence[str]) -> Plan:
-    """Every service of the profiles; with LAB_IMAGES=local, only those with a local image or build."""
+def plan_services(
+    settings: Settings, profiles: Sequence[str], host_problems: Mapping[str, str] | None = None
+) -> Plan:
+    """Every service of the profiles but the log shipper not chosen (LAB_LOG_SHIPPER); skipped:
+    with LAB_IMAGES=local those with no local image or build, and those in `host_problems`
+    (service -> why this host cannot run it), then whatever depends on a skipped one."""
     model = compose_services(tuple(profiles))
+    unchosen = set(LOG_SHIPPERS) - {settings.lab_log_shipper}
     wanted = {
         name: svc
         for name, svc in model.items()
-        if not svc.get("profiles") or set(svc["profiles"]) & set(profiles)
+        if (not svc.get("profiles") or set(svc["profiles"]) & set(profiles)) and name not in unchosen
     }
-    if settings.lab_images != "local":
-        return Plan(tuple(sorted(wanted)), {})
-    local = set(settings.compose_environment().values())
-    skipped: dict[str, str] = {}
-    for name, svc in wanted.items():
-        if "build" not in svc and svc.get("image") not in local:
-            skipped[name] = "no local build and no registry to pull from (LAB_IMAGES=local)"
+    skipped: dict[str, str] = {name: why for name, why in (host_problems or {}).items() if name in wanted}
+    if settings.lab_images == "local":
+        local = set(settings.compose_environment().values())
+        for name, svc in wanted.items():
+            if name not in skipped and "build" not in svc and svc.get("image") not in local:
+                skipped[name] = "no local build and no registry to pull from (LAB_IMAGES=local)"
     # A service that needs a skipped one cannot start either.
     changed = True
     while changed:
@@ -108,8 +112,9 @@ class Stack:
                             if line.startswith("Step "):
                                 status.update(f"building {image}: {line[:70]}")
                 except DockerException as exc:
+                    hint = "" if self.settings.lab_images == "local" else _NO_REGISTRY_HINT
                     raise LabError(
-                        f"building {image} failed: {' | '.join(tail) or _last_line(exc)}"
+                        f"building {image} failed: {' | '.join(tail) or _last_line(exc)}{hint}"
                     ) from None
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -179,6 +184,10 @@ class Stack:
             style = "green" if state in ("healthy", "running") else "yellow"
             table.add_row(name, f"[{style}]{state}[/]")
         return table
+
+
+# Appended to pull and build failures when images come from a registry.
+_NO_REGISTRY_HINT = " (if no registry is reachable from here, LAB_IMAGES=local builds every image locally)"
 
 
 def health_of(container: Container) -> str:

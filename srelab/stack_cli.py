@@ -10,7 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from srelab.docker_client import require_engine
+from srelab.docker_client import require_compose, require_engine
+from srelab.errors import LabError
+from srelab.image_source import resolve as resolve_images
 from srelab.images import build_local_images
 from srelab.secrets import ensure_secrets
 from srelab.settings import DEFAULT_PROFILES, PROFILES, SECRETS_ENV, get_settings
@@ -43,35 +45,49 @@ ProfileOpt = Annotated[
 def up(
     profile: ProfileOpt = None,
     timeout: Annotated[int, typer.Option(help="seconds to wait for healthy")] = 300,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="fail instead of skipping a service this host cannot run (CI)")
+    ] = False,
 ) -> None:
-    """Build what is needed, start the stack, wait until every service is healthy, print URLs."""
+    """Build what is needed, start the stack, wait until every service is healthy, print URLs.
+
+    Services whose image cannot be obtained, or that this host cannot run (Elasticsearch below
+    vm.max_map_count 262144), are skipped with one line each saying why, unless --strict."""
     settings = get_settings()
     profiles = resolve_profiles(profile if profile else DEFAULT_PROFILES)
     started = time.monotonic()
     if added := ensure_secrets():
         where = SECRETS_ENV.relative_to(SECRETS_ENV.parents[1])
         console.print(f"{where}: added {', '.join(added)} (empty secrets filled at random)")
+    require_compose(require_engine())
+    settings, decision = resolve_images(settings)
+    console.print(decision.line(), soft_wrap=True, highlight=False)
     stack = Stack(settings, profiles, console)
-    require_engine(stack.docker)
-    plan = plan_services(settings, profiles)
+    plan = plan_services(settings, profiles, host_problems())
     by_reason: dict[str, list[str]] = {}
     for name, why in sorted(plan.skipped.items()):
         by_reason.setdefault(why, []).append(name)
     for why, names in by_reason.items():
-        console.print(f"[yellow]skipped[/] {', '.join(names)}: {why}", soft_wrap=True)
-    if "elasticsearch" in plan.start:
-        from srelab.observability import check_vm_max_map_count
-
-        if problem := check_vm_max_map_count():
-            console.print(f"[red]{problem}[/]")
-            raise typer.Exit(2)
+        console.print(f"[yellow]skipped[/] {', '.join(names)}: {why}", soft_wrap=True, highlight=False)
+    if strict and plan.skipped:
+        names = ", ".join(sorted(plan.skipped))
+        raise LabError(f"--strict: {len(plan.skipped)} service(s) cannot start here: {names}")
     stack.build(plan.start)
     stack.up(plan.start, timeout_s=timeout)
     _print_status(stack)
+    skipped = f"; skipped {len(plan.skipped)}: see above" if plan.skipped else ""
     console.print(
         f"[green]up[/] in {time.monotonic() - started:.0f} s "
-        f"(images: {settings.lab_images}; profiles: {', '.join(profiles) or 'core'})"
+        f"(images: {settings.lab_images}; profiles: {', '.join(profiles) or 'core'}{skipped})"
     )
+
+
+def host_problems() -> dict[str, str]:
+    """Services this host cannot run, with the fix: Elasticsearch needs vm.max_map_count."""
+    from srelab.observability import check_vm_max_map_count
+
+    problem = check_vm_max_map_count()
+    return {"elasticsearch": problem} if problem else {}
 
 
 def down(

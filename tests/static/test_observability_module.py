@@ -23,6 +23,7 @@ def test_max_map_count_too_low_explains_the_fix(tmp_path: Path) -> None:
     assert "65530" in message and "262144" in message
     assert "sysctl -w vm.max_map_count=262144" in message
     assert "/etc/sysctl.d/" in message  # how to keep it across reboots
+    assert "\n" not in message  # `srelab up` prints it as one line beside the skipped services
 
 
 def test_max_map_count_unknown_platform_or_garbage(tmp_path: Path) -> None:

@@ -1,0 +1,53 @@
+"""What `srelab up` starts and skips: host problems (vm.max_map_count) and their dependants."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from srelab.observability import ES_MIN_MAX_MAP_COUNT, MAX_MAP_COUNT_PATH
+from srelab.settings import get_settings
+from srelab.stack import plan_services
+from srelab.stack_cli import host_problems
+
+ELK = {"elasticsearch", "es-setup", "logstash", "kibana", "kibana-setup", "filebeat"}
+
+
+def test_a_host_that_cannot_run_elasticsearch_gets_everything_else(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAB_IMAGES", "registry")
+    fix = "vm.max_map_count is 65530, Elasticsearch needs >= 262144: sudo sysctl -w vm.max_map_count=262144"
+    plan = plan_services(get_settings(), ("monitoring", "elk"), {"elasticsearch": fix})
+    assert plan.skipped["elasticsearch"] == fix
+    # Everything of the elk profile needs Elasticsearch, directly or through another service.
+    assert set(plan.skipped) == ELK
+    assert all(plan.skipped[name].startswith("depends on ") for name in ELK - {"elasticsearch"})
+    assert {"traefik", "web-a", "web-b", "web-c", "redis", "prometheus", "grafana", "loki"} <= set(plan.start)
+    assert not set(plan.start) & ELK
+
+
+def test_host_problems_only_outside_the_profiles_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAB_IMAGES", "registry")
+    plan = plan_services(get_settings(), ("monitoring",), {"elasticsearch": "too few map areas"})
+    assert plan.skipped == {}
+    assert "prometheus" in plan.start
+
+
+def test_host_problem_wins_over_the_missing_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under LAB_IMAGES=local Elasticsearch has no image either; the host's fix is the line shown
+    (it is what stays true once images can be pulled)."""
+    monkeypatch.setenv("LAB_IMAGES", "local")
+    plan = plan_services(get_settings(), ("elk",), {"elasticsearch": "sysctl fix"})
+    assert plan.skipped["elasticsearch"] == "sysctl fix"
+
+
+def test_this_hosts_max_map_count_decides_the_problem() -> None:
+    try:
+        current = int(Path(MAX_MAP_COUNT_PATH).read_text())
+    except FileNotFoundError:
+        assert host_problems() == {}
+        return
+    problems = host_problems()
+    assert ("elasticsearch" in problems) == (current < ES_MIN_MAX_MAP_COUNT)
+    if problems:
+        assert "\n" not in problems["elasticsearch"] and str(current) in problems["elasticsearch"]

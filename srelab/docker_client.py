@@ -10,7 +10,7 @@ from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 
 from srelab.errors import LabError
-from srelab.secrets import ensure_secrets
+from srelab.secrets import ensure_secret_files, ensure_secrets
 from srelab.settings import COMPOSE_DIR, COMPOSE_FILES, LAB_ENV, PROFILES, SECRETS_ENV, Settings
 
 
@@ -21,6 +21,7 @@ def compose_client(settings: Settings, profiles: Iterable[str] = PROFILES) -> Do
     are put in this process's environment: compose gives them precedence over --env-file.
     """
     ensure_secrets()
+    ensure_secret_files()
     os.environ.update(settings.compose_environment())
     env_files = [LAB_ENV, SECRETS_ENV]
     return DockerClient(

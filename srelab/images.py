@@ -43,6 +43,7 @@ LOCAL_IMAGES: tuple[LocalImage, ...] = (
     LocalImage("REDIS_IMAGE", "redis"),
     LocalImage("PROMETHEUS_IMAGE", "prometheus"),
     LocalImage("REDIS_EXPORTER_IMAGE", "redis-exporter"),
+    LocalImage("SOCKET_PROXY_IMAGE", "socket-proxy"),
 )
 
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
 from pathlib import Path
 
+import bcrypt
+
+from srelab import redis_acl
+from srelab.errors import LabError
 from srelab.settings import SECRETS_ENV, SECRETS_TEMPLATE
 
 
@@ -38,6 +44,84 @@ def ensure_secrets(path: Path = SECRETS_ENV, template: Path = SECRETS_TEMPLATE) 
             added.append(key.strip())
         lines.append(f"{key}{sep}{value}")
     if added or not path.exists():
-        path.write_text("\n".join(lines) + "\n")
-        path.chmod(0o600)
+        _write_private(path, "\n".join(lines) + "\n")
     return added
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` readable by its owner only, from the first byte: a file written and
+    then chmod-ed is world-readable in between. An existing file is made 0600 too."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(out.fileno(), 0o600)
+        out.write(text)
+
+
+# Files derived from compose/.env that containers read (compose `secrets:`, mounted read-only at
+# /run/secrets/<name>): a hash or a password in a file, never on a command line or in `docker
+# inspect`. The directory is the owner's only; the files in it are 0644 because the containers'
+# non-root users (Traefik's 65534, say) must read their bind mounts.
+SECRET_FILES_DIR = SECRETS_ENV.parent / "secrets"
+DASHBOARD_USERS_FILE = "traefik-dashboard-users"
+REDIS_ACL_FILE = "redis-users.acl"
+# The exporter's REDIS_ADDR (compose/monitoring.yaml): its password file is keyed by it.
+REDIS_ADDR = "redis://redis:6379"
+
+
+def read_env(path: Path = SECRETS_ENV) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines() if path.exists() else []:
+        key, sep, value = line.partition("=")
+        if sep and not line.lstrip().startswith("#"):
+            values[key.strip()] = value.strip()
+    return values
+
+
+def _htpasswd_ok(path: Path, user: str, password: str) -> bool:
+    if not path.exists():
+        return False
+    name, _, hashed = path.read_text().strip().partition(":")
+    return name == user and bool(hashed) and bcrypt.checkpw(password.encode(), hashed.encode())
+
+
+def ensure_secret_files(env_path: Path = SECRETS_ENV, directory: Path = SECRET_FILES_DIR) -> None:
+    """Write the files the containers read from the values in compose/.env.
+
+    Rewritten in place (same inode: a running container's bind mount sees the new content) and
+    only when stale: the bcrypt hash is salted, so it is kept while it still matches."""
+    env = read_env(env_path)
+    directory.mkdir(mode=0o700, exist_ok=True)
+    directory.chmod(0o700)
+    user = env.get("TRAEFIK_DASHBOARD_USER") or "admin"
+    password = env.get("TRAEFIK_DASHBOARD_PASSWORD")
+    if not password:
+        raise LabError(f"TRAEFIK_DASHBOARD_PASSWORD is empty in {env_path}: remove the line to regenerate it")
+    users = directory / DASHBOARD_USERS_FILE
+    if not _htpasswd_ok(users, user, password):
+        # Traefik's basicAuth reads bcrypt ($2y$/$2b$) htpasswd lines.
+        hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
+        _write_readable(users, f"{user}:{hashed}\n")
+    passwords = {}
+    for variable, _ in redis_acl.USERS.values():
+        if not env.get(variable):
+            raise LabError(f"{variable} is empty in {env_path}: remove the line to regenerate it")
+        passwords[variable] = env[variable]
+    files = {
+        REDIS_ACL_FILE: redis_acl.acl_file(passwords),
+        # One password a file, for the redis container (admin, healthcheck) and the items service.
+        "redis-admin-password": passwords["REDIS_PASSWORD"] + "\n",
+        "redis-health-password": passwords["REDIS_HEALTH_PASSWORD"] + "\n",
+        "redis-items-password": passwords["REDIS_ITEMS_PASSWORD"] + "\n",
+        # redis_exporter's REDIS_PASSWORD_FILE: JSON, address (as in REDIS_ADDR) -> password.
+        "redis-exporter-password.json": json.dumps({REDIS_ADDR: passwords["REDIS_EXPORTER_PASSWORD"]}) + "\n",
+    }
+    for name, text in files.items():
+        path = directory / name
+        if not path.exists() or path.read_text() != text:
+            _write_readable(path, text)
+
+
+def _write_readable(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)

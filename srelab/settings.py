@@ -8,11 +8,12 @@ and compose/lab.env (pinned images, published ports). `docker compose` reads the
 from __future__ import annotations
 
 import os
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +35,9 @@ DEFAULT_PROFILES: tuple[str, ...] = ("monitoring", "elk")
 
 # Log shippers to Loki (LAB_LOG_SHIPPER picks one; both are compose services of "monitoring").
 LOG_SHIPPERS: tuple[str, ...] = ("promtail", "alloy")
+
+# A host name or an IPv4/IPv6 address, as LAB_HOSTS may list them.
+HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:-]{0,252}")
 
 # Prefix of images built on this machine when LAB_IMAGES=local (srelab/images.py).
 LOCAL_REPO = "srelab-local"
@@ -58,6 +62,8 @@ class Settings(BaseSettings):
     lab_loki_port: int
     lab_kibana_port: int
     lab_locust_port: int
+    # Host names Traefik routes (compose/lab.env LAB_HOSTS); see host_rule.
+    lab_hosts: str = "localhost,127.0.0.1,traefik"
 
     traefik_image: str
     redis_image: str
@@ -65,6 +71,7 @@ class Settings(BaseSettings):
     prometheus_image: str
     redis_exporter_image: str
     grafana_image: str
+    socket_proxy_image: str
     loki_image: str
     promtail_image: str
     alloy_image: str
@@ -77,6 +84,28 @@ class Settings(BaseSettings):
     # From compose/.env: the chaos runner writes Grafana annotations with them.
     grafana_admin_user: str = "admin"
     grafana_admin_password: str | None = None
+    # From compose/.env: basic auth of the Traefik dashboard (hashed by srelab/secrets.py).
+    traefik_dashboard_user: str = "admin"
+    traefik_dashboard_password: str | None = None
+
+    @field_validator("lab_hosts")
+    @classmethod
+    def _hosts_are_names(cls, value: str) -> str:
+        names = [n.strip() for n in value.split(",")]
+        # Names only: a backtick or parenthesis would change the Traefik rule built from them.
+        if not all(n and HOST_NAME.fullmatch(n) for n in names):
+            raise ValueError("LAB_HOSTS must be comma-separated host names or IP addresses")
+        return ",".join(names)
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """The Host header values the proxy answers (API and dashboard); others get 404."""
+        return tuple(self.lab_hosts.split(","))
+
+    @property
+    def host_rule(self) -> str:
+        """LAB_HOSTS as a Traefik rule: Host(`a`) || Host(`b`) (Host ignores the port)."""
+        return " || ".join(f"Host(`{name}`)" for name in self.hosts)
 
     @property
     def project(self) -> str:
@@ -105,7 +134,7 @@ class Settings(BaseSettings):
 
     def compose_environment(self) -> dict[str, str]:
         """Variables set for `docker compose` on top of its env files."""
-        env = {"LAB_PROJECT": self.lab_project}
+        env = {"LAB_PROJECT": self.lab_project, "LAB_HOST_RULE": self.host_rule}
         if Path("/var/run/docker.sock").exists():
             env["DOCKER_GID"] = str(os.stat("/var/run/docker.sock").st_gid)
         if self.lab_images == "local":
@@ -115,6 +144,7 @@ class Settings(BaseSettings):
                 "PYTHON_IMAGE",
                 "PROMETHEUS_IMAGE",
                 "REDIS_EXPORTER_IMAGE",
+                "SOCKET_PROXY_IMAGE",
             ):
                 env[var] = self.local_image(getattr(self, var.lower()))
         return env

@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from srelab.load.errors import LoadError
+from srelab.redis_acl import admin_cli
 
 console = Console()
 GIB = 1024**3
@@ -371,7 +372,7 @@ class _Bench:
         """CONFIG GET (value None) or SET inside the Redis container; returns the value in force."""
         from python_on_whales.exceptions import DockerException
 
-        cmd = ["redis-cli", "--no-auth-warning", "CONFIG"] + (["SET", key, value] if value else ["GET", key])
+        cmd = admin_cli("CONFIG", *(["SET", key, value] if value else ["GET", key]))
         try:
             out = str(self.docker.container.execute(self.lab.redis_container, cmd) or "")
         except DockerException as exc:

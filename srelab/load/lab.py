@@ -17,6 +17,7 @@ from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 
 from srelab.load.errors import LoadError
+from srelab.redis_acl import admin_cli
 
 SERVICE_LABEL = "com.docker.compose.service"
 REPLICA_PORT = 8000
@@ -84,9 +85,7 @@ def discover(docker: DockerClient, project: str, proxy_url: str, web_services: t
 def item_count(docker: DockerClient, redis_container: str) -> int:
     """Items stored (ZCARD of the listing index), asked inside the Redis container."""
     try:
-        out = docker.container.execute(
-            redis_container, ["redis-cli", "--no-auth-warning", "ZCARD", "items:by_seq"]
-        )
+        out = docker.container.execute(redis_container, admin_cli("ZCARD", "items:by_seq"))
     except DockerException as exc:
         raise LoadError(f"cannot count items in Redis: {(exc.stderr or str(exc)).strip()[:200]}") from None
     text = str(out or "").strip().splitlines()
@@ -99,7 +98,7 @@ def item_count(docker: DockerClient, redis_container: str) -> int:
 def flush_items(docker: DockerClient, redis_container: str) -> None:
     """Empty the lab's Redis (bench --fresh only)."""
     try:
-        docker.container.execute(redis_container, ["redis-cli", "--no-auth-warning", "FLUSHALL"])
+        docker.container.execute(redis_container, admin_cli("FLUSHALL"))
     except DockerException as exc:
         raise LoadError(f"cannot flush Redis: {(exc.stderr or str(exc)).strip()[:200]}") from None
 

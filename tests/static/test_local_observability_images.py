@@ -53,4 +53,5 @@ def test_redis_exporter_image_mirrors_oliver006() -> None:
     exporter = compose_model(("monitoring",))["services"]["redis-exporter"]
     assert exporter["user"] == "59000:59000"
     assert not exporter.get("command"), "configured by environment only, as both images read it"
-    assert set(exporter["environment"]) >= {"REDIS_ADDR", "REDIS_PASSWORD"}
+    assert set(exporter["environment"]) >= {"REDIS_ADDR", "REDIS_USER", "REDIS_PASSWORD_FILE"}
+    assert "REDIS_PASSWORD" not in exporter["environment"], "a file, not the environment"

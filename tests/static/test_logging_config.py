@@ -40,17 +40,18 @@ def services() -> dict[str, dict[str, Any]]:
 # --- Promtail and Loki ------------------------------------------------------------------------
 
 
-def test_promtail_discovers_only_this_compose_project_through_the_socket() -> None:
+def test_promtail_discovers_only_this_compose_project_through_the_socket_proxy() -> None:
     config = load_yaml(CONFIG / "promtail" / "promtail.yaml")
     (job,) = config["scrape_configs"]
     (sd,) = job["docker_sd_configs"]
-    assert sd["host"] == "unix:///var/run/docker.sock"
+    assert sd["host"] == "tcp://socket-proxy:2375"
     assert sd["filters"] == [{"name": "label", "values": ["com.docker.compose.project=${LAB_PROJECT}"]}]
     promtail = services()["promtail"]
     assert "-config.expand-env=true" in promtail["command"]
     assert promtail["environment"]["LAB_PROJECT"]
-    socket = [v for v in promtail["volumes"] if v["target"] == "/var/run/docker.sock"]
-    assert socket and socket[0]["read_only"] is True
+    # No Docker socket: the read-only API of socket-proxy, on its network (docs/security.md).
+    assert not [v for v in promtail["volumes"] if "docker.sock" in str(v.get("source"))]
+    assert "dockerapi" in promtail["networks"] and "socket-proxy" in promtail["depends_on"]
     assert config["positions"]["filename"].startswith("/tmp/")
     assert any(v["target"] == "/tmp" and v["type"] == "volume" for v in promtail["volumes"])
 
@@ -205,6 +206,7 @@ def test_filebeat_autodiscovers_this_project_and_ships_to_logstash() -> None:
     config = load_yaml(CONFIG / "filebeat" / "filebeat.yml")
     (provider,) = config["filebeat.autodiscover"]["providers"]
     assert provider["type"] == "docker" and provider["labels.dedot"] is True
+    assert provider["host"] == "tcp://socket-proxy:2375"
     (template,) = provider["templates"]
     (inp,) = template["config"]
     assert inp["type"] == "filestream" and "${data.docker.container.id}" in inp["id"]
@@ -213,8 +215,11 @@ def test_filebeat_autodiscovers_this_project_and_ships_to_logstash() -> None:
     filebeat = services()["filebeat"]
     assert filebeat["environment"]["LAB_PROJECT"]
     mounts = {v["target"]: v for v in filebeat["volumes"]}
-    for path in ("/var/lib/docker/containers", "/var/run/docker.sock", "/usr/share/filebeat/filebeat.yml"):
+    for path in ("/var/lib/docker/containers", "/usr/share/filebeat/filebeat.yml"):
         assert mounts[path]["read_only"] is True, path
+    assert "/var/run/docker.sock" not in mounts and "dockerapi" in filebeat["networks"]
+    # Root for the root-only log files, but no capability and a read-only root filesystem.
+    assert filebeat["cap_drop"] == ["ALL"] and filebeat["read_only"] is True
     assert set(filebeat["networks"]) & set(services()["logstash"]["networks"])
     # The healthcheck probes the HTTP endpoint filebeat.yml enables.
     assert config["http.enabled"] is True

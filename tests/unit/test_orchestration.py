@@ -89,7 +89,7 @@ def test_profiles_resolve_and_reject_unknown_names() -> None:
 
 def test_core_plan_starts_proxy_replicas_and_redis() -> None:
     plan = plan_services(get_settings(), ())
-    assert set(plan.start) == {"traefik", "web-a", "web-b", "web-c", "redis"}
+    assert set(plan.start) == {"traefik", "socket-proxy", "web-a", "web-b", "web-c", "redis"}
     assert plan.skipped == {}
 
 

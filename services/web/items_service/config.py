@@ -70,12 +70,30 @@ def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int, ma
     return value
 
 
+def redis_password(env: Mapping[str, str]) -> str | None:
+    """REDIS_PASSWORD_FILE's content (compose mounts it from a secret: no password in the
+    environment or `docker inspect`), else REDIS_PASSWORD; one trailing newline is dropped."""
+    path = env.get("REDIS_PASSWORD_FILE")
+    if not path:
+        return env.get("REDIS_PASSWORD") or None
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = f.read().removesuffix("\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"REDIS_PASSWORD_FILE={path!r} cannot be read: {exc.strerror or exc}") from None
+    if not value or "\n" in value:
+        raise ConfigError(f"REDIS_PASSWORD_FILE={path!r} must hold one password on one line")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the app needs from its environment (see compose/compose.yaml)."""
 
     redis_host: str = "localhost"
     redis_port: int = 6379
+    # The ACL user (compose: `items`, least privilege); None authenticates as `default`.
+    redis_username: str | None = None
     redis_password: str | None = None
     redis_db: int = 0
     # Bounded waits: Redis down or frozen must yield a 503 quickly, never a hung worker thread.
@@ -101,7 +119,8 @@ class Settings:
         return cls(
             redis_host=env.get("REDIS_HOST") or "localhost",
             redis_port=env_int(env, "REDIS_PORT", 6379, minimum=1, maximum=65535),
-            redis_password=env.get("REDIS_PASSWORD") or None,
+            redis_username=env.get("REDIS_USERNAME") or None,
+            redis_password=redis_password(env),
             redis_db=env_int(env, "REDIS_DB", 0, minimum=0, maximum=15),
             redis_connect_timeout=env_float(env, "REDIS_CONNECT_TIMEOUT", 0.25, minimum=0.01),
             redis_socket_timeout=env_float(env, "REDIS_SOCKET_TIMEOUT", 1.0, minimum=0.01),

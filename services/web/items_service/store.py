@@ -205,6 +205,7 @@ def make_redis(settings: Settings) -> redis.Redis:
         host=settings.redis_host,
         port=settings.redis_port,
         db=settings.redis_db,
+        username=settings.redis_username,
         password=settings.redis_password,
         socket_connect_timeout=settings.redis_connect_timeout,
         socket_timeout=settings.redis_socket_timeout,

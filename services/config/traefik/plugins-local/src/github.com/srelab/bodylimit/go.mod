@@ -1,0 +1,3 @@
+module github.com/srelab/bodylimit
+
+go 1.22

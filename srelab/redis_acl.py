@@ -1,0 +1,74 @@
+"""Redis ACL users of the lab: one per client, each with only the commands and keys it uses.
+
+srelab/secrets.py renders them into compose/secrets/redis-users.acl (Redis' `aclfile`, mounted in
+the redis container) with SHA-256 hashes of the passwords from compose/.env: the file holds no
+password, and redis-server's command line none either (`--requirepass` was visible in `docker
+inspect`). The `default` user is off, so a client that does not authenticate can do nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+ADMIN_PASSWORD_FILE = "/run/secrets/redis-admin-password"
+
+# The items service (services/web/items_service/store.py): its keys only (docs/architecture.md,
+# "Redis keys"), and only what it sends: PING (readiness), HGET (GET /items/<id>), EVALSHA and,
+# after a restart of Redis, SCRIPT LOAD of its two scripts (redis-py's Script), CLIENT SETNAME
+# (handshake; redis-py's CLIENT SETINFO is unknown to Redis 7.0, and its error ignored); plus
+# what the scripts call, which the ACL checks too: GET, HGET, INCR, HSET, ZADD, SET (create) and
+# ZRANGE, HMGET (list); SET of the blackbox probe's own expiring keys (items:probe:*).
+# No FLUSHALL, CONFIG, KEYS, EVAL of arbitrary code, DEBUG or SHUTDOWN.
+ITEMS_RULES = (
+    "resetchannels -@all "
+    "~items:seq ~items:data ~items:by_seq ~items:idem:* ~items:req:* ~items:probe:* "
+    "+ping +hget +evalsha +script|load +client|setname "
+    "+get +incr +hset +zadd +set +zrange +hmget"
+)
+
+# redis_exporter: the list its README ("Authenticating with Redis") gives for a dedicated user,
+# with three cuts: no key pattern (its GET/EVAL reach no key), no SCAN (it would list key names;
+# it is only needed for --check-keys/--count-keys, which the lab does not use), and of CLIENT only
+# SETNAME and LIST (not KILL or PAUSE).
+EXPORTER_RULES = (
+    "resetchannels -@all +@connection +memory -readonly +strlen +config|get +xinfo +pfcount -quit "
+    "+zcard +type +xlen -readwrite -command +client|setname +client|list -wait +scard +llen +hlen "
+    "+get +eval +slowlog +cluster|info +cluster|slots +cluster|nodes -hello -echo +info +latency "
+    "-reset -auth -asking"
+)
+
+# The container's healthcheck: PING and nothing else.
+HEALTHCHECK_RULES = "resetchannels -@all +ping"
+
+# Operators and srelab's own tools (`docker exec` into the redis container: bench's CONFIG SET,
+# the load runs' ZCARD and FLUSHALL): everything. Its password is in a file only the redis
+# container mounts (ADMIN_PASSWORD_FILE).
+ADMIN_RULES = "~* &* +@all"
+
+# ACL user -> (variable in compose/.env holding its password, rules).
+USERS: dict[str, tuple[str, str]] = {
+    "admin": ("REDIS_PASSWORD", ADMIN_RULES),
+    "items": ("REDIS_ITEMS_PASSWORD", ITEMS_RULES),
+    "exporter": ("REDIS_EXPORTER_PASSWORD", EXPORTER_RULES),
+    "healthcheck": ("REDIS_HEALTH_PASSWORD", HEALTHCHECK_RULES),
+}
+
+
+def acl_file(passwords: dict[str, str]) -> str:
+    """The aclfile text for `passwords` (compose/.env variable -> value)."""
+    # No comment line: Redis reads every line of an aclfile as a user. `default` is off (no
+    # client can authenticate as it) yet keeps every permission: Redis 7.0 replays the AOF as
+    # `default`, and with `-@all` it refused every MULTI/EXEC of the create script on restart
+    # (NOPERM, the items silently not loaded; seen here).
+    lines = ["user default off resetpass ~* &* +@all"]
+    for user, (variable, rules) in USERS.items():
+        digest = hashlib.sha256(passwords[variable].encode()).hexdigest()
+        lines.append(f"user {user} on resetpass #{digest} {rules}")
+    return "\n".join(lines) + "\n"
+
+
+def admin_cli(*args: str) -> list[str]:
+    """A redis-cli command line for `docker exec` into the redis container, as `admin`: the
+    password goes from the mounted file to redis-cli's environment, never onto a command line."""
+    script = f'REDISCLI_AUTH="$(cat {ADMIN_PASSWORD_FILE})" exec redis-cli --no-auth-warning --user admin "$@"'
+    return ["sh", "-c", script, "redis-cli", *args]

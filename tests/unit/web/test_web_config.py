@@ -54,3 +54,21 @@ def test_compose_environment() -> None:
 def test_bad_values_fail_fast(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError):
         Settings.from_env(env)
+
+
+def test_redis_user_and_password_file(tmp_path) -> None:
+    secret = tmp_path / "redis-items-password"
+    secret.write_text("s3cret-from-a-file\n")
+    s = Settings.from_env(
+        {"REDIS_USERNAME": "items", "REDIS_PASSWORD_FILE": str(secret), "REDIS_PASSWORD": "ignored"}
+    )
+    assert (s.redis_username, s.redis_password) == ("items", "s3cret-from-a-file")
+
+
+@pytest.mark.parametrize("content", [None, "", "two\nlines\n"])
+def test_unusable_password_file_is_a_config_error(tmp_path, content: str | None) -> None:
+    secret = tmp_path / "pw"
+    if content is not None:
+        secret.write_text(content)
+    with pytest.raises(ConfigError, match="REDIS_PASSWORD_FILE="):
+        Settings.from_env({"REDIS_PASSWORD_FILE": str(secret)})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from rich.table import Table
 
 from srelab.chaos.journal import Journal, read_journal
 from srelab.chaos.model import ExperimentError, load_experiment
+from srelab.chaos.verdict import PARTS
 from srelab.errors import LabError
 from srelab.settings import ROOT
 
@@ -106,7 +108,7 @@ def _print_summary(journal: Journal, folder: Path) -> None:
     table.add_column("verdict")
     table.add_column("details")
     if v is not None:
-        for part in ("before", "during", "after", "recovery", "audit", "restore", "overall"):
+        for part in PARTS:
             item = getattr(v, part)
             style = "red" if not item.passed else "yellow" if item.inconclusive else "green"
             detail = "; ".join(item.reasons or item.inconclusive or item.notes) or "-"
@@ -280,7 +282,54 @@ def compare_rows(a: Journal, b: Journal) -> list[tuple[str, str, str]]:
         ("keyless: acknowledged / stored", _keyless_balance),
     ):
         add(label, getter(a) if a.audit else "-", getter(b) if b.audit else "-")
+    add_detection_rows(add, a, b)
     return rows
+
+
+def _detection_of(journal: Journal) -> str | None:
+    """None when detection was measured; else what to show in its place."""
+    d = journal.detection
+    if d is None:
+        return "not recorded"
+    return None if d.status == "measured" else "not measured"
+
+
+def add_detection_rows(add: Callable[[str, str, str], None], a: Journal, b: Journal) -> None:
+    """Time to detect / resolve per fault, alerts, false positives and silent faults, side by side."""
+    missing = (_detection_of(a), _detection_of(b))
+    da, db = a.detection, b.detection
+    faults_a = {f.fault: f for f in da.faults} if da and not missing[0] else {}
+    faults_b = {f.fault: f for f in db.faults} if db and not missing[1] else {}
+
+    def cell(side: int, faults: dict, index: int, what: str) -> str:
+        if missing[side]:
+            return missing[side] or "-"
+        f = faults.get(index)
+        if f is None:
+            return "-"
+        if what == "detect":
+            return f"{f.time_to_detect_s:.1f} ({f.first_alert})" if f.detected else "SILENT"
+        if what == "resolve":
+            return _num(f.time_to_resolve_s, ".1f") if f.detected else "-"
+        return ", ".join(sorted({x.name for x in f.alerts})) or "-"
+
+    for index in sorted(set(faults_a) | set(faults_b) or {0}):
+        add(
+            f"fault {index}: time to detect s",
+            cell(0, faults_a, index, "detect"),
+            cell(1, faults_b, index, "detect"),
+        )
+        add(
+            f"fault {index}: time to resolve s",
+            cell(0, faults_a, index, "resolve"),
+            cell(1, faults_b, index, "resolve"),
+        )
+        add(f"fault {index}: alerts", cell(0, faults_a, index, "alerts"), cell(1, faults_b, index, "alerts"))
+    add(
+        "false positives",
+        missing[0] or str(len(da.false_positives if da else [])),
+        missing[1] or str(len(db.false_positives if db else [])),
+    )
 
 
 def _keyless_balance(journal: Journal) -> str:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from srelab.chaos.audit import AuditResult
+from srelab.chaos.detection import Detection
 from srelab.chaos.timeline import PhaseStats, Recovery, Row
 from srelab.chaos.verdict import RotationFigures, Verdicts
 from srelab.errors import LabError
@@ -98,6 +99,7 @@ class Journal(BaseModel):
     restore_verified: bool = False
     restore_problems: list[str] = Field(default_factory=list)
     annotations: dict[str, str] = Field(default_factory=dict)
+    detection: Detection | None = None  # None: a journal from before detection existed
     notes: list[str] = Field(default_factory=list)
     aborted: str | None = None
     verdicts: Verdicts | None = None

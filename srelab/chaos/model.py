@@ -139,12 +139,49 @@ class Hypothesis(_Strict):
         return value
 
 
+def known_alerts() -> frozenset[str]:
+    """The alert names in services/config/prometheus/rules (what a detection goal may name)."""
+    from srelab.settings import ROOT
+
+    names = set()
+    for path in sorted((ROOT / "services" / "config" / "prometheus" / "rules").glob("*.yml")):
+        for group in (yaml.safe_load(path.read_text()) or {}).get("groups", []):
+            names.update(r["alert"] for r in group.get("rules", []) if "alert" in r)
+    return frozenset(names)
+
+
+class DetectGoal(_Strict):
+    """Monitoring must notice: `alert` fires within `within_s` of the fault's inject."""
+
+    alert: str = Field(description="an alert of services/config/prometheus/rules")
+    within_s: float = Field(gt=0, le=600, description="seconds from the inject to the alert's firing")
+    fault: int | None = Field(None, ge=0, description="the fault (index in faults); default: every fault")
+    resolve_within_s: float | None = Field(
+        None, gt=0, le=600, description="seconds from the restore until it resolved"
+    )
+
+    @field_validator("alert")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        known = known_alerts()
+        if value not in known:
+            raise ValueError(f"unknown alert {value!r}: choose from {', '.join(sorted(known))}")
+        return value
+
+
 class Hypotheses(_Strict):
     steady: Hypothesis = Field(default_factory=Hypothesis, description="before and after the faults")
     during: Hypothesis | None = Field(None, description="in the fault windows; default: steady")
     warmup_s: float = Field(2.0, ge=0, le=60, description="first seconds left out of the baseline")
     settle_s: float = Field(5.0, ge=0, le=120, description="after the last restore, still 'during'")
     stable_s: int = Field(3, ge=1, le=60, description="consecutive good seconds that count as recovered")
+    detect: tuple[DetectGoal, ...] = Field((), description="alerts that must fire (a list, or one mapping)")
+    no_alerts: bool = Field(False, description="no alert other than those in `detect` may fire")
+
+    @field_validator("detect", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
 
     @property
     def during_or_steady(self) -> Hypothesis:
@@ -272,6 +309,12 @@ class Experiment(_Strict):
         problem = check_schedule(self)
         if problem:
             raise ValueError(problem)
+        for index, goal in enumerate(self.hypothesis.detect):
+            if goal.fault is not None and goal.fault >= len(self.faults):
+                raise ValueError(
+                    f"hypothesis.detect.{index}.fault: {goal.fault} is not a fault index "
+                    f"(0..{len(self.faults) - 1})"
+                )
         return self
 
     @property

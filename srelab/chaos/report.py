@@ -14,10 +14,10 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from srelab.chaos.journal import Journal
+from srelab.chaos.verdict import PARTS
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PHASES = ("before", "during", "after")
-PARTS = ("before", "during", "after", "recovery", "audit", "restore", "overall")
 
 
 def fmt(value: float | None, spec: str = ".2f", unit: str = "") -> str:
@@ -162,6 +162,7 @@ def context(journal: Journal) -> dict[str, Any]:
             ],
             ["acknowledged but missing from GET /items", a.missing_from_list],
         ]
+    detection_line, detection_rows, alert_rows = detection_context(journal)
     timeline_rows = [
         [
             r.second,
@@ -250,7 +251,65 @@ def context(journal: Journal) -> dict[str, Any]:
             "events",
         ],
         "timeline_rows": timeline_rows,
+        "detection_line": detection_line,
+        "detection_header": DETECTION_HEADER,
+        "detection_rows": detection_rows,
+        "alert_header": ALERT_HEADER,
+        "alert_rows": alert_rows,
     }
+
+
+DETECTION_HEADER = ["#", "fault", "service", "first alert", "time to detect", "time to resolve", "alerts"]
+ALERT_HEADER = ["alert", "severity", "fired", "resolved", "attributed to", "summary"]
+
+
+def detection_context(journal: Journal) -> tuple[str, list[list[Any]], list[list[Any]]]:
+    """(one line, a row per fault, a row per alert seen) for the detection section."""
+    d = journal.detection
+    if d is None:
+        return "not measured (a journal from before detection was recorded)", [], []
+    if d.status != "measured":
+        return f"not measured: {d.reason}", [], []
+    rows = []
+    for f in d.faults:
+        rows.append(
+            [
+                f.fault,
+                f.description,
+                f.service,
+                f.first_alert or "SILENT (no alert)",
+                fmt(f.time_to_detect_s, ".1f", " s"),
+                fmt(f.time_to_resolve_s, ".1f", " s") if f.detected else "-",
+                ", ".join(
+                    f"{a.alert} +{a.detect_s:.1f}s"
+                    + (f" (resolved +{a.resolve_s:.1f}s)" if a.resolve_s is not None else " (not resolved)")
+                    for a in f.alerts
+                )
+                or "-",
+            ]
+        )
+    where = {
+        "fault": "fault {}",
+        "false positive": "FALSE POSITIVE (no fault)",
+        "before the run": "firing before the run",
+    }
+    alerts = [
+        [
+            a.label,
+            a.severity or "-",
+            offset(journal, a.starts_at),
+            offset(journal, a.resolved_at) if a.resolved_at else "not resolved",
+            where.get(a.verdict, "-").format(a.fault),
+            a.summary or "-",
+        ]
+        for a in d.alerts
+    ]
+    line = (
+        f"measured from {d.source} ({d.polls} polls every {d.poll_interval_s:g} s, {d.poll_errors} failed); "
+        f"{len(d.alerts)} alert(s), {len(d.false_positives)} false positive(s), "
+        f"silent faults: {', '.join(map(str, d.silent_faults)) or 'none'}"
+    )
+    return line, rows, alerts
 
 
 def render_markdown(journal: Journal, png: str | None = "timeline.png") -> str:
@@ -287,6 +346,13 @@ def render_markdown(journal: Journal, png: str | None = "timeline.png") -> str:
         out += _table(["check", "value"], c["audit_rows"])
     else:
         out.append(j.audit_note or "not run")
+    out += ["", "## Detection (when monitoring noticed)", "", f"Detection {c['detection_line']}.", ""]
+    if c["detection_rows"]:
+        out += _table(c["detection_header"], c["detection_rows"])
+        out.append("")
+    if c["alert_rows"]:
+        out += _table(c["alert_header"], c["alert_rows"])
+        out.append("")
     out += [
         "",
         "## Actions (faults, restores, verification)",
@@ -314,7 +380,20 @@ def plot_timeline(journal: Journal, path: Path) -> None:
     rows = journal.timeline
     t0 = journal.t0 or (rows[0].t if rows else journal.started_at)
     xs = [r.t - t0 for r in rows]
-    fig, axes = plt.subplots(3, 1, figsize=(11, 7.5), sharex=True)
+    alerts = [
+        a
+        for a in (journal.detection.alerts if journal.detection else [])
+        if a.starts_at >= journal.started_at
+    ]
+    lanes = sorted({a.label for a in alerts})
+    heights = [3, 2, 2] + ([max(1, 0.35 * len(lanes))] if lanes else [])
+    fig, axes = plt.subplots(
+        len(heights),
+        1,
+        figsize=(11, 7.5 + (heights[-1] if lanes else 0)),
+        sharex=True,
+        gridspec_kw={"height_ratios": heights},
+    )
     ok = [r.successes for r in rows]
     bad = [r.failed for r in rows]
     axes[0].bar(xs, ok, width=0.9, align="edge", color="#4c9a2a", label="successes/s")
@@ -338,9 +417,22 @@ def plot_timeline(journal: Journal, path: Path) -> None:
         label="p50",
     )
     axes[2].set_ylabel("latency ms")
-    axes[2].set_xlabel("seconds since load start")
+    axes[-1].set_xlabel("seconds since load start")
     axes[2].legend(loc="upper right", fontsize=8)
     end = (rows[-1].t + 1 - t0) if rows else 1.0
+    if lanes:
+        # One lane per alert: a bar from firing to resolving (open-ended while not resolved).
+        lane_ax = axes[3]
+        for y, label in enumerate(lanes):
+            for a in (a for a in alerts if a.label == label):
+                fired = a.starts_at - t0
+                until = (a.resolved_at - t0) if a.resolved_at is not None else end
+                color = "#d62728" if a.severity == "page" else "#9467bd"
+                lane_ax.barh(y, max(until - fired, 0.3), left=fired, height=0.6, color=color, alpha=0.8)
+                lane_ax.plot([fired], [y], marker="v", color="black", ms=5)
+        lane_ax.set_yticks(range(len(lanes)), lanes, fontsize=7)
+        lane_ax.set_ylim(-0.6, len(lanes) - 0.4)
+        lane_ax.set_ylabel("alerts")
     for f in journal.faults:
         if not f.inject_ok or f.injected_at is None:
             continue
@@ -362,7 +454,9 @@ def plot_timeline(journal: Journal, path: Path) -> None:
             textcoords="offset points",
         )
     title = f"{journal.experiment_name}: {journal.verdicts.overall.label if journal.verdicts else '?'}"
-    fig.suptitle(title + "  (shaded: fault injected until restored)")
+    fig.suptitle(
+        title + "  (shaded: fault injected until restored" + ("; bars: alert firing" if lanes else "") + ")"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -42,6 +42,15 @@ from rich.text import Text
 from srelab.chaos.analysis import analyse, read_event_latencies
 from srelab.chaos.annotate import Annotator
 from srelab.chaos.audit import AuditResult, audit_keyless, audit_writes
+from srelab.chaos.detection import (
+    RESOLVE_WAIT_S,
+    AlertWatcher,
+    Detection,
+    FaultWindow,
+    judge,
+    measure,
+    monitoring_problem,
+)
 from srelab.chaos.faults import FaultDriver, FaultError, Snapshot
 from srelab.chaos.journal import EventRecord, FaultRecord, Journal, LoadSection
 from srelab.chaos.model import (
@@ -127,6 +136,7 @@ class ChaosRunner:
         annotate: bool = True,
         proxy_url: str | None = None,
         pending_path: Path | None = None,
+        watch_alerts: bool = True,
     ) -> None:
         self.exp = experiment
         self.source = source
@@ -157,6 +167,8 @@ class ChaosRunner:
         self.annotator: Annotator | None = None
         self.bucket_queue: queue.Queue[SecondBucket] = queue.Queue()
         self.loader: threading.Thread | None = None
+        self.watch_alerts = watch_alerts  # poll Alertmanager (detection); off in unit tests
+        self.watcher: AlertWatcher | None = None
 
     # -- preparation (nothing is touched before this passes) ----------------------------------------
     @property
@@ -404,6 +416,7 @@ class ChaosRunner:
         if self.annotate:
             self.annotator = Annotator(self.settings, self.exp.name, journal.run_id, say=self._say)
             self.annotator.probe()
+        journal.detection = self._start_watching()
         result: dict[str, Any] = {}
         interrupted: KeyboardInterrupt | None = None
         with self._stop_signals_interrupt():
@@ -426,6 +439,8 @@ class ChaosRunner:
                     self._finish_faults()
                     journal.restore_problems = self._verify()
                     journal.restore_verified = not journal.restore_problems
+                    if self.watcher is not None:
+                        journal.detection = self._stop_watching(started, interrupted is not None)
         journal.events = sorted(self.events, key=lambda e: e.t)
         journal.t0 = self.t0
         load: LoadResult | None = result.get("result")
@@ -456,6 +471,7 @@ class ChaosRunner:
         latencies = read_event_latencies(self.out_dir / "load" / "events.tsv") if load is not None else None
         analyse(journal, self.exp, buckets, latencies)
         self._amend(journal, load, latencies)
+        self._judge_detection(journal)
         from srelab.chaos.report import write_report
 
         write_report(journal, self.out_dir)
@@ -469,6 +485,56 @@ class ChaosRunner:
         if interrupted is not None:
             raise interrupted
         return journal
+
+    # -- detection (srelab/chaos/detection.py) -----------------------------------------------------
+    def _start_watching(self) -> Detection | None:
+        """Poll Alertmanager during the run when the monitoring profile runs; say once if not."""
+        if not self.watch_alerts:
+            return Detection(status="not measured", reason="alert watching off for this run")
+        am = self.settings.url(self.settings.lab_alertmanager_port).rstrip("/")
+        problem = monitoring_problem(am, self.settings.url(self.settings.lab_prometheus_port).rstrip("/"))
+        if problem:
+            self._say(f"detection not measured: {problem} (`srelab up --profile monitoring`)")
+            return Detection(status="not measured", reason=problem, source=am)
+        self.watcher = AlertWatcher(am)
+        self.watcher.start()
+        return None
+
+    def _stop_watching(self, started: float, interrupted: bool) -> Detection:
+        """Wait (bounded) for the faults' alerts to resolve, stop polling, attribute the alerts."""
+        watcher = self.watcher
+        assert watcher is not None
+        windows = [FaultWindow(**t.record.model_dump()) for t in self.tasks]
+        first_inject = min((w.injected_at for w in windows if w.injected_at), default=None)
+        deadline = time.time() + (0 if interrupted else RESOLVE_WAIT_S)
+        if first_inject is not None and not interrupted:
+            with self.console.status("detection: waiting for the faults' alerts to resolve"):
+                while time.time() < deadline:
+                    # Paging alerts only: a 10m slow-burn ticket stays for minutes by design.
+                    open_ = [
+                        a
+                        for a in watcher.firing()
+                        if a.starts_at >= first_inject - 1.0 and a.severity == "page"
+                    ]
+                    if not open_:
+                        break
+                    time.sleep(1.0)
+        watcher.stop()
+        detection = measure(watcher.alerts(), windows, started, time.time())
+        detection.source, detection.polls, detection.poll_errors = watcher.url, watcher.polls, watcher.errors
+        return detection
+
+    def _judge_detection(self, journal: Journal) -> None:
+        verdicts = journal.verdicts
+        if verdicts is None:
+            return
+        reasons, notes, inconclusive = judge(journal.detection, self.exp.hypothesis)
+        amend(verdicts, "detection", reasons, notes)
+        if inconclusive:
+            verdicts.detection.inconclusive.extend(inconclusive)
+            if self.exp.hypothesis.detect or self.exp.hypothesis.no_alerts:
+                verdicts.overall.inconclusive.extend(f"detection: {r}" for r in inconclusive)
+        journal.exit_code = verdicts.exit_code
 
     @property
     def item_name(self) -> str:
@@ -754,5 +820,12 @@ class ChaosRunner:
             head.add_row(
                 "active",
                 f"{task.record.description} on {task.record.service}, restore in {max(restore_in, 0):.0f} s",
+            )
+        if self.watcher is not None:
+            firing = [a for a in self.watcher.firing() if a.starts_at >= (self.t0 or now) - 1.0]
+            head.add_row(
+                "alerts",
+                ", ".join(f"{a.label} (+{a.starts_at - (self.t0 or now):.0f}s)" for a in firing)
+                or "none firing",
             )
         return Group(head, Text("\n".join(messages), style="dim"))

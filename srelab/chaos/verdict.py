@@ -22,6 +22,8 @@ from srelab.chaos.timeline import PhaseStats
 from srelab.chaos.timeline import Recovery as RecoveryFigures
 
 EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+# The parts of Verdicts in the order reports show them.
+PARTS = ("before", "during", "after", "recovery", "audit", "restore", "detection", "overall")
 
 
 class Verdict(BaseModel):
@@ -45,6 +47,8 @@ class Verdicts(BaseModel):
     audit: Verdict
     restore: Verdict
     overall: Verdict
+    # Detection goals (srelab/chaos/detection.py): judged after the other parts, by the runner.
+    detection: Verdict = Field(default_factory=lambda: Verdict(passed=True))
 
     @property
     def exit_code(self) -> int:

@@ -329,6 +329,7 @@ def hey_runner(tmp_path: Path, api, fake: FakeHey, exp: Experiment | None = None
         out_dir=tmp_path / "run",
         live=False,
         annotate=False,
+        watch_alerts=False,
         proxy_url=api.url,
     )
     r.prepare()

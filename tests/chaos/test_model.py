@@ -55,6 +55,19 @@ def with_fault(**fields: object) -> dict:
         (experiment_dict(hypothesis={"steady": {"max_error_rate": 2}}), "hypothesis.steady.max_error_rate"),
         (experiment_dict(targets={"victim": {"service": "web", "count": 0}}), "targets.victim.count"),
         (experiment_dict(name="Bad Name"), "name: String should match pattern"),
+        (
+            experiment_dict(hypothesis={"detect": {"alert": "RedisDwn", "within_s": 20}}),
+            "hypothesis.detect.0.alert: unknown alert 'RedisDwn': choose from",
+        ),
+        (
+            experiment_dict(hypothesis={"detect": [{"alert": "RedisDown", "within_s": -1}]}),
+            "hypothesis.detect.0.within_s: Input should be greater than 0",
+        ),
+        (
+            experiment_dict(hypothesis={"detect": [{"alert": "RedisDown", "within_s": 9, "fault": 3}]}),
+            "hypothesis.detect.0.fault: 3 is not a fault index (0..0)",
+        ),
+        (experiment_dict(hypothesis={"no_alerts": "sometimes"}), "hypothesis.no_alerts: Input should be"),
         (experiment_dict(description="two\nlines"), "description: description must be one line"),
     ],
 )

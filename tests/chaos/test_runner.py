@@ -89,6 +89,7 @@ def runner(
         out_dir=tmp_path / "run",
         live=False,
         annotate=False,
+        watch_alerts=False,
         proxy_url="http://127.0.0.1:9",
         pending_path=tmp_path / ".chaos-pending.json",
     )
@@ -194,6 +195,7 @@ def test_prepare_refuses_an_unhealthy_stack(tmp_path: Path) -> None:
         out_dir=tmp_path / "run",
         live=False,
         annotate=False,
+        watch_alerts=False,
     )
     with pytest.raises(LabError, match="svc-x is unhealthy: the stack must be healthy"):
         r.prepare()

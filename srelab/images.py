@@ -44,6 +44,8 @@ LOCAL_IMAGES: tuple[LocalImage, ...] = (
     LocalImage("PROMETHEUS_IMAGE", "prometheus"),
     LocalImage("REDIS_EXPORTER_IMAGE", "redis-exporter"),
     LocalImage("SOCKET_PROXY_IMAGE", "socket-proxy"),
+    LocalImage("ALERTMANAGER_IMAGE", "alertmanager"),
+    LocalImage("BLACKBOX_IMAGE", "blackbox"),
 )
 
 

@@ -64,14 +64,17 @@ class Settings(BaseSettings):
     lab_locust_port: int
     # Host names Traefik routes (compose/lab.env LAB_HOSTS); see host_rule.
     lab_hosts: str = "localhost,127.0.0.1,traefik"
+    lab_alertmanager_port: int
 
     traefik_image: str
     redis_image: str
     python_image: str
     prometheus_image: str
     redis_exporter_image: str
-    grafana_image: str
     socket_proxy_image: str
+    alertmanager_image: str
+    blackbox_image: str
+    grafana_image: str
     loki_image: str
     promtail_image: str
     alloy_image: str
@@ -145,6 +148,8 @@ class Settings(BaseSettings):
                 "PROMETHEUS_IMAGE",
                 "REDIS_EXPORTER_IMAGE",
                 "SOCKET_PROXY_IMAGE",
+                "ALERTMANAGER_IMAGE",
+                "BLACKBOX_IMAGE",
             ):
                 env[var] = self.local_image(getattr(self, var.lower()))
         return env

@@ -70,5 +70,7 @@ def acl_file(passwords: dict[str, str]) -> str:
 def admin_cli(*args: str) -> list[str]:
     """A redis-cli command line for `docker exec` into the redis container, as `admin`: the
     password goes from the mounted file to redis-cli's environment, never onto a command line."""
-    script = f'REDISCLI_AUTH="$(cat {ADMIN_PASSWORD_FILE})" exec redis-cli --no-auth-warning --user admin "$@"'
+    script = (
+        f'REDISCLI_AUTH="$(cat {ADMIN_PASSWORD_FILE})" exec redis-cli --no-auth-warning --user admin "$@"'
+    )
     return ["sh", "-c", script, "redis-cli", *args]

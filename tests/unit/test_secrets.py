@@ -98,6 +98,7 @@ def test_dashboard_hash_is_kept_while_it_matches(tmp_path: Path) -> None:
     user, hashed = first.strip().split(":", 1)
     password = secrets.read_env(env)["TRAEFIK_DASHBOARD_PASSWORD"]
     assert user == "admin" and bcrypt.checkpw(password.encode(), hashed.encode())
+    assert hashed.startswith("$2b$04$"), "Traefik checks it on every request: the minimum cost"
     inode = users.stat().st_ino
     ensure_secret_files(env, out)
     assert users.read_text() == first  # salted: rewriting it every time would churn the mount

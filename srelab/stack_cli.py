@@ -26,6 +26,7 @@ UI_PATHS = {
     "traefik:8080": "/dashboard/",
     "grafana:3000": "/",
     "prometheus:9090": "/",
+    "alertmanager:9093": "/#/alerts",
     "kibana:5601": "/",
     "locust:8089": "/",
     "loki:3100": "/ready",

@@ -29,10 +29,10 @@ EXPERIMENTS = ROOT / "chaos" / "experiments"
 CORE = ("traefik", "web-a", "web-b", "web-c", "redis")
 
 
-def shortened(name: str, folder: Path, **fault: Any) -> Path:
+def shortened(name: str, folder: Path, duration_s: int = 24, **fault: Any) -> Path:
     """The shipped experiment `name`, shortened, written to folder/<name>.yaml."""
     data = yaml.safe_load((EXPERIMENTS / f"{name}.yaml").read_text())
-    data["load"]["duration_s"] = 24
+    data["load"]["duration_s"] = duration_s
     data["faults"][0].update({"at": 6, "duration": 5, **fault})
     data["hypothesis"]["warmup_s"] = 1
     data["hypothesis"]["settle_s"] = 4
@@ -115,8 +115,26 @@ def check_journal(run: Path, proc: subprocess.CompletedProcess[str], action: str
     return journal
 
 
+def stated_delay_s(alert: str) -> float:
+    """The detection delay an alert rule states (its detection_delay_s annotation)."""
+    rules = yaml.safe_load((ROOT / "services" / "config" / "prometheus" / "rules" / "alerts.yml").read_text())
+    (rule,) = [r for g in rules["groups"] for r in g["rules"] if r.get("alert") == alert]
+    return float(rule["annotations"]["detection_delay_s"])
+
+
+def detected(journal: dict[str, Any], alert: str) -> dict[str, Any]:
+    """The first `alert` the run attributed to fault 0, judged from the journal's detection."""
+    detection = journal["detection"]
+    assert detection["status"] == "measured", detection
+    (fault,) = [f for f in detection["faults"] if f["fault"] == 0]
+    hits = sorted((a for a in fault["alerts"] if a["name"] == alert), key=lambda a: a["detect_s"])
+    assert hits, f"{alert} never fired for the fault: {fault['alerts']} (all: {detection['alerts']})"
+    return hits[0]
+
+
 def test_kill_one_web_replica(lab: Lab, tmp_path: Path) -> None:
-    path = shortened("kill-one-web-replica", tmp_path)
+    # 10 s down (not 5): long enough for the replica-down alert's stated delay.
+    path = shortened("kill-one-web-replica", tmp_path, duration_s=30, duration=10)
     started = time.monotonic()
     proc = run_cli(["run", str(path), "--no-live"], tmp_path)
     assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -135,12 +153,17 @@ def test_kill_one_web_replica(lab: Lab, tmp_path: Path) -> None:
     audit = journal["audit"]
     if audit["lost"] or journal["phases"]["during"]["failed"]:
         assert journal["exit_code"] == 1
-    assert "report:" in proc.stdout and time.monotonic() - started < 120
+    assert "report:" in proc.stdout and time.monotonic() - started < 150
+    # Clients may not notice a replica kill, but monitoring must: the replica is missing.
+    missing = detected(journal, "WebReplicasMissing")
+    assert 0 <= missing["detect_s"] <= stated_delay_s("WebReplicasMissing") + 1, missing
+    assert missing["resolve_s"] is not None, missing
+    assert journal["verdicts"]["detection"]["passed"], journal["verdicts"]["detection"]
     assert_stack_healthy(lab)
 
 
 def test_kill_redis(lab: Lab, tmp_path: Path) -> None:
-    path = shortened("kill-redis", tmp_path)
+    path = shortened("kill-redis", tmp_path, duration_s=30, duration=10)
     proc = run_cli(["run", str(path), "--no-live"], tmp_path)
     assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
     run = only_run(tmp_path, "kill-redis", proc)
@@ -160,6 +183,16 @@ def test_kill_redis(lab: Lab, tmp_path: Path) -> None:
     assert audit["names_checked"] == audit["read_ok"] > 0 and audit["replays"] == min(20, audit["keys"])
     assert (audit["wrong_name"] == audit["replays_failed"] == 0) or journal["exit_code"] == 1
     assert journal["faults"][0]["rotation"]["back_in_rotation_s"] is not None
+    # Monitoring noticed within RedisDown's stated delay (+1 s for the inject action and the
+    # second Prometheus' timestamps are rounded to), and the alert resolved after the restore.
+    down = detected(journal, "RedisDown")
+    assert 0 <= down["detect_s"] <= stated_delay_s("RedisDown") + 1, down
+    assert down["resolve_s"] is not None and down["resolve_s"] <= 20, down
+    assert journal["verdicts"]["detection"]["passed"], journal["verdicts"]["detection"]
+    # Alertmanager's route delivered it to the lab's webhook receiver (its JSON log lines).
+    sink = lab.container("alert-sink")
+    lines = [json.loads(x) for x in sink.logs().splitlines() if x.startswith("{")]
+    assert any(x.get("alertname") == "RedisDown" and x.get("status") == "firing" for x in lines), lines[-5:]
     assert_stack_healthy(lab)
 
 

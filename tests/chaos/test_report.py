@@ -118,3 +118,56 @@ def test_list_flags_an_invalid_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(chaos_app, ["list", "--dir", str(tmp_path)], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     assert "broken" in result.output and "invalid" in result.output
+
+
+def with_detection(journal: Journal) -> Journal:
+    """The recording with a measured detection: RedisDown 4.1 s after the inject, resolved 3 s
+    after the restore; a probe alert before the fault (a false positive)."""
+    from srelab.chaos.detection import AlertSeen, FaultWindow, measure
+
+    fault = journal.faults[0]
+    assert fault.injected_at is not None and fault.restored_at is not None
+
+    def seen(name: str, starts: float, resolved: float, **labels: str) -> AlertSeen:
+        return AlertSeen(
+            name=name,
+            fingerprint=name,
+            labels={"alertname": name, "severity": "page", **labels},
+            severity="page",
+            summary=f"{name} summary",
+            starts_at=starts,
+            first_seen=starts + 0.4,
+            resolved_at=resolved,
+            resolved_by="endsAt",
+        )
+
+    alerts = [
+        seen("RedisDown", fault.injected_at + 4.1, fault.restored_at + 3.0),
+        seen("ItemsProbeFailing", journal.started_at + 2.0, journal.started_at + 4.0, module="items_get"),
+    ]
+    window = FaultWindow(**fault.model_dump())
+    journal.detection = measure(alerts, [window], journal.started_at, journal.ended_at)
+    journal.detection.source = "http://127.0.0.1:9093"
+    return journal
+
+
+def test_report_shows_detection_per_fault_and_per_alert(tmp_path: Path) -> None:
+    journal = with_detection(recorded())
+    md = render_markdown(journal)
+    section = md[md.index("## Detection") : md.index("## Actions")]
+    assert "1 false positive(s), silent faults: none" in section
+    assert "| RedisDown | 4.1 s | 3.0 s | RedisDown +4.1s (resolved +3.0s) |" in section
+    assert "| ItemsProbeFailing{module=items_get} | page |" in section and "FALSE POSITIVE" in section
+    html = render_html(journal, None)
+    assert "Time to detect" in html and "RedisDown +4.1s" in html
+    write_report(journal, tmp_path)  # the timeline gains an alert lane; it must still draw
+    assert (tmp_path / "timeline.png").stat().st_size > 0
+    assert not [n for n in journal.notes if "not drawn" in n]
+
+
+def test_compare_shows_detection_side_by_side() -> None:
+    measured, old = with_detection(recorded()), recorded()
+    rows = {name: (a, b) for name, a, b in compare_rows(measured, old)}
+    assert rows["fault 0: time to detect s"] == ("4.1 (RedisDown)", "not recorded")
+    assert rows["fault 0: time to resolve s"] == ("3.0", "not recorded")
+    assert rows["false positives"] == ("1", "not recorded")

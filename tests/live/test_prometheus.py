@@ -61,7 +61,14 @@ def test_every_target_is_found_and_up(lab: Any) -> None:
             if target["health"] == "up":
                 job = target["labels"]["job"]
                 by_job[job] = by_job.get(job, 0) + 1
-        wanted = {"web": len(replicas), "traefik": 1, "redis": 1, "prometheus": 1}
+        wanted = {
+            "web": len(replicas),
+            "traefik": 1,
+            "redis": 1,
+            "prometheus": 1,
+            "blackbox": 3,
+            "alertmanager": 1,
+        }
         return by_job if all(by_job.get(job, 0) >= n for job, n in wanted.items()) else None
 
     by_job = wait_until(all_up, DEADLINE_S, interval_s=1, what="every Prometheus target up")
@@ -165,3 +172,48 @@ def test_every_metric_the_dashboards_use_exists(lab: Any) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"dashboards use metrics Prometheus does not have: {sorted(missing)}", pytrace=False)
         time.sleep(2)
+
+
+def test_every_series_the_rules_read_from_exporters_exists(lab: Any) -> None:
+    """tests/static allows the rules a list of exporter series (Traefik, blackbox, redis_exporter);
+    this checks that list against what the running programs really export."""
+    from tests.static.test_prometheus_config import EXPORTER_SERIES
+
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        _send_requests(lab, 3)
+        missing = EXPORTER_SERIES - set(_api(lab, "label/__name__/values"))
+        if not missing:
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"rules read series no exporter has: {sorted(missing)}", pytrace=False)
+        time.sleep(2)
+    # The readiness gauge the NoReplicaReady alert sums is per replica of the checked service.
+    servers = _query(lab, 'traefik_service_server_up{service="items@docker"}')
+    assert len({s["metric"]["url"] for s in servers}) >= len(lab.settings.web_services), servers
+
+
+def test_the_synthetic_probes_pass_through_the_proxy_and_stay_out_of_the_listing(lab: Any) -> None:
+    def all_pass() -> dict[str, str] | None:
+        got = {s["metric"]["module"]: s["value"][1] for s in _query(lab, 'probe_success{job="blackbox"}')}
+        return got if got == {"items_get": "1", "items_post": "1", "items_health": "1"} else None
+
+    wait_until(all_pass, DEADLINE_S, interval_s=1, what="every blackbox probe passing")
+    listed = lab.get("/items", params={"limit": 200}).json()
+    assert all(item["name"] != "srelab-probe" for item in listed), "a probe write is listed"
+
+
+def test_alerts_reach_alertmanager_and_nothing_fires_on_the_healthy_stack(lab: Any) -> None:
+    am = lab.settings.url(lab.settings.lab_alertmanager_port, "/api/v2")
+    active = _api(lab, "alertmanagers")["activeAlertmanagers"]
+    assert [a["url"] for a in active] == ["http://alertmanager:9093/api/v2/alerts"], active
+    status = requests.get(f"{am}/status", timeout=5).json()
+    assert status["config"]["original"].count("lab-webhook") >= 2, status["config"]
+
+    # The stack is healthy, so the alerts of a broken dependency clear (an earlier test's fault may
+    # have left them firing for a few seconds; slow-window burns may linger, by design).
+    def quiet() -> bool:
+        firing = {a["labels"]["alertname"] for a in requests.get(f"{am}/alerts", timeout=5).json()}
+        return not firing & {"RedisDown", "TraefikDown", "NoReplicaReady", "WebReplicasMissing"}
+
+    wait_until(quiet, DEADLINE_S, interval_s=1, what="no dependency alert firing on the healthy stack")

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from srelab.errors import LabError
 from srelab.results.index import as_rows, newest_first, scan, write_index
 
 console = Console()
@@ -24,7 +25,8 @@ STYLES = {
 
 def results_table(rows: list[dict[str, str]], title: str) -> Table:
     table = Table(title=title)
-    for column in ("run", "kind", "date", "verdict", "figures"):
+    table.add_column("run", no_wrap=True)
+    for column in ("kind", "date", "verdict", "figures"):
         table.add_column(column, overflow="fold")
     for row in rows:
         style = STYLES.get(row["verdict"], "yellow")
@@ -44,9 +46,14 @@ def results(
         from srelab.settings import get_settings
 
         directory = Path(get_settings().lab_results_dir)
+    if directory.exists() and not directory.is_dir():
+        raise LabError(f"{directory} is not a folder (results are folders under results/)")
     entries = scan(directory)
     if not entries:
-        console.print(f"no runs under {directory} yet (`make load`, `make bench`, `make chaos` write there)")
+        console.print(
+            f"no runs under {directory} yet (`make load`, `make bench`, `make chaos` write there)",
+            soft_wrap=True,
+        )
         return
     console.print(results_table(as_rows(newest_first(entries)), f"{len(entries)} runs in {directory}"))
     if html:

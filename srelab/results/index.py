@@ -124,11 +124,11 @@ READERS = (("bench.json", _bench), ("journal.json", _chaos), ("summary.json", _l
 def read_run(folder: Path) -> RunEntry:
     """One results folder as an index row; never raises."""
     for marker, reader in READERS:
-        if (folder / marker).exists():
-            try:
+        try:
+            if (folder / marker).exists():
                 return reader(folder)
-            except Exception as exc:  # any broken file is shown, never fatal
-                return RunEntry(folder.name, "unreadable", problem=f"{marker}: {_first_line(exc)}")
+        except Exception as exc:  # any broken file (or folder) is shown, never fatal
+            return RunEntry(folder.name, "unreadable", problem=f"{marker}: {_first_line(exc)}")
     return RunEntry(folder.name, "foreign", problem="no bench.json, journal.json or summary.json")
 
 

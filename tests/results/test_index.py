@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -115,3 +117,18 @@ def test_cli_on_an_empty_or_missing_folder(tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     assert "no runs under" in out.output
     assert not (tmp_path / "none").exists()
+
+
+def test_cli_refuses_a_file_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "results.txt").write_text("x")
+    proc = subprocess.run(
+        [sys.executable, "-m", "srelab.cli", "results", "--dir", str(tmp_path / "results.txt")],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'results.txt'} is not a folder (results are folders under results/)"
+    ]

@@ -125,3 +125,51 @@ def test_detection_not_measured_is_never_a_pass() -> None:
     assert reasons == [] and notes == []
     assert unmeasured == ["detection not measured: Alertmanager at http://127.0.0.1:9 does not answer"]
     assert judge(None, goals())[2] == ["detection not measured: not measured"]
+
+
+class Reply:
+    """What requests.get returns, reduced to what AlertWatcher.poll reads (plain data in)."""
+
+    def __init__(self, body: object) -> None:
+        self.body = body
+
+    def raise_for_status(self) -> None:
+        return None
+
+    def json(self) -> object:
+        return self.body
+
+
+def test_watcher_records_new_alerts_and_closes_resolved_or_vanished_ones() -> None:
+    from srelab.chaos.detection import AlertWatcher
+
+    now = [T + 10.0]
+    replies: list[object] = []
+    w = AlertWatcher("http://127.0.0.1:9", get=lambda *a, **k: Reply(replies.pop(0)), clock=lambda: now[0])
+
+    def am(name: str, starts: str, ends: str, fp: str) -> dict[str, object]:
+        return {
+            "fingerprint": fp,
+            "labels": {"alertname": name, "severity": "page"},
+            "startsAt": starts,
+            "endsAt": ends,
+        }
+
+    iso = "1970-01-12T13:46:{:02d}Z"  # T = 1,000,000 s = 1970-01-12T13:46:40Z
+    replies += [
+        [
+            am("RedisDown", iso.format(45), iso.format(59), "f1"),
+            am("TraefikDown", iso.format(46), iso.format(59), "f2"),
+        ],
+        [am("RedisDown", iso.format(45), iso.format(48), "f1")],  # resolved by Prometheus (endsAt past)
+        "not a list",  # a broken answer is counted, not fatal
+    ]
+    w.poll()
+    now[0] = T + 12.0
+    w.poll()
+    w.poll()
+    alerts = {a.name: a for a in w.alerts()}
+    assert alerts["RedisDown"].starts_at == T + 5 and alerts["RedisDown"].resolved_at == T + 8
+    assert alerts["RedisDown"].resolved_by == "endsAt"
+    assert alerts["TraefikDown"].resolved_at == T + 12 and alerts["TraefikDown"].resolved_by == "gone"
+    assert w.polls == 2 and w.errors == 1 and w.firing() == []

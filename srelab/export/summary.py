@@ -42,6 +42,7 @@ STAND_INS = {
         "namespace may reach it",
     ),
     "promtail": (REPLACED, "Grafana Alloy DaemonSet (Promtail is end-of-life) with the same labels"),
+    "alloy": (REPLACED, "Grafana Alloy DaemonSet (the pinned alloy chart) with the same labels"),
     "redis-exporter": (
         REPLACED,
         f"sidecar container `exporter` in the Redis StatefulSet ({NS_DATA}), ServiceMonitor redis",

@@ -185,3 +185,20 @@ def test_failure_artifacts_keep_no_secret_from_docker_inspect(tmp_path: Path) ->
     (tmp_path / "compose" / ".env").unlink()
     subprocess.run(["bash", "-c", script], cwd=tmp_path, check=True, timeout=30)
     assert json.loads((tmp_path / "secrets.json").read_text()) == []
+
+
+def test_every_log_shipper_runs_strictly_in_its_own_job() -> None:
+    """Promtail and Alloy (srelab.settings.LOG_SHIPPERS) each get a job; nothing may be skipped."""
+    from srelab.settings import LOG_SHIPPERS
+
+    (job,) = load_yaml(WORKFLOW)["jobs"].values()
+    assert job["strategy"]["matrix"]["log_shipper"] == list(LOG_SHIPPERS)
+    assert job["strategy"]["fail-fast"] is False
+    assert job["env"]["LAB_LOG_SHIPPER"] == "${{ matrix.log_shipper }}"
+    assert "${{ matrix.log_shipper }}" in job["env"]["REQUEST_ID"]
+    up = next(s["run"] for s in job["steps"] if "make up" in s.get("run", ""))
+    assert "--strict" in up
+    check = next(s["run"] for s in job["steps"] if "not started" in s.get("run", ""))
+    assert "LAB_LOG_SHIPPER" in check and "Health.Status" in check
+    upload = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert "${{ matrix.log_shipper }}" in upload["with"]["name"]

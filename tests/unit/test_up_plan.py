@@ -51,3 +51,32 @@ def test_this_hosts_max_map_count_decides_the_problem() -> None:
     assert ("elasticsearch" in problems) == (current < ES_MIN_MAX_MAP_COUNT)
     if problems:
         assert "\n" not in problems["elasticsearch"] and str(current) in problems["elasticsearch"]
+
+
+@pytest.mark.parametrize(("chosen", "other"), [("promtail", "alloy"), ("alloy", "promtail")])
+def test_only_the_chosen_log_shipper_is_planned(
+    monkeypatch: pytest.MonkeyPatch, chosen: str, other: str
+) -> None:
+    monkeypatch.setenv("LAB_IMAGES", "registry")
+    monkeypatch.setenv("LAB_LOG_SHIPPER", chosen)
+    plan = plan_services(get_settings(), ("monitoring",))
+    assert chosen in plan.start
+    assert other not in plan.start and other not in plan.skipped  # a choice, not a problem
+
+
+def test_alloy_is_skipped_with_the_reason_where_it_cannot_be_obtained(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LAB_IMAGES", "local")
+    monkeypatch.setenv("LAB_LOG_SHIPPER", "alloy")
+    plan = plan_services(get_settings(), ("monitoring",))
+    assert "no registry to pull from" in plan.skipped["alloy"]
+    assert "promtail" not in plan.skipped
+
+
+def test_an_unknown_log_shipper_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("LAB_LOG_SHIPPER", "fluentd")
+    with pytest.raises(ValidationError, match="'promtail' or 'alloy'"):
+        get_settings()

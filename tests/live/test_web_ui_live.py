@@ -99,32 +99,25 @@ def test_locust_ui_runs_a_bounded_swarm_without_failures(
 
 
 def dashboard_credentials(settings: Any) -> tuple[str, str] | None:
-    """The dashboard's basic-auth user and password when the stack's settings provide them."""
-    for user_key, password_key in (
-        ("traefik_dashboard_user", "traefik_dashboard_password"),
-        ("dashboard_user", "dashboard_password"),
-    ):
-        user, password = getattr(settings, user_key, None), getattr(settings, password_key, None)
-        if user and password:
-            return str(user), str(password)
-    return None
+    """The dashboard's basic-auth user and password (compose/.env) when the settings provide them."""
+    user = getattr(settings, "traefik_dashboard_user", None)
+    password = getattr(settings, "traefik_dashboard_password", None)
+    return (str(user), str(password)) if user and password else None
 
 
 def test_traefik_dashboard_loads(browser: Any, lab: Lab, tmp_path: Path) -> None:
     settings: Any = lab.settings
     url = settings.url(settings.lab_dashboard_port, "/dashboard/")
     credentials = dashboard_credentials(settings)
-    if credentials is not None:  # basic auth: refused without, the page with the credentials
+    if credentials is not None:  # basic auth: refused without (or with a wrong password)
+        api = settings.url(settings.lab_dashboard_port, "/api/rawdata")
         assert requests.get(url, timeout=5).status_code == 401
-        assert (
-            requests.get(settings.url(settings.lab_dashboard_port, "/api/rawdata"), timeout=5).status_code
-            == 401
-        )
+        assert requests.get(api, timeout=5).status_code == 401
+        assert requests.get(api, auth=(credentials[0], "wrong"), timeout=5).status_code == 401
         token = base64.b64encode(":".join(credentials).encode()).decode()
         browser.execute_cdp_cmd("Network.enable", {})
-        browser.execute_cdp_cmd(
-            "Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}}
-        )
+        headers = {"Authorization": f"Basic {token}"}
+        browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": headers})
     try:
         browser.get(url)
         wait_for(

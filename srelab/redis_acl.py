@@ -74,3 +74,39 @@ def admin_cli(*args: str) -> list[str]:
         f'REDISCLI_AUTH="$(cat {ADMIN_PASSWORD_FILE})" exec redis-cli --no-auth-warning --user admin "$@"'
     )
     return ["sh", "-c", script, "redis-cli", *args]
+
+
+# --- The same files for the Kubernetes export's create-secrets.sh (srelab/export) -------------
+# compose secret name -> the compose/.env variable it is made from (the aclfile: all of USERS).
+PASSWORD_FILES = {
+    "redis-admin-password": "REDIS_PASSWORD",
+    "redis-health-password": "REDIS_HEALTH_PASSWORD",
+    "redis-items-password": "REDIS_ITEMS_PASSWORD",
+}
+ACL_FILE = "redis-users.acl"
+EXPORTER_FILE = "redis-exporter-password.json"
+
+
+def _required(variable: str) -> str:
+    return f'"${{{variable}:?{variable} is not set}}"'
+
+
+def shell_writer(name: str, out: str, exporter_addr: str) -> str:
+    """Bash that writes compose secret `name` to the file `out` from the environment variables of
+    compose/.env (the values never on a command line: printf is a shell builtin)."""
+    if name in PASSWORD_FILES:
+        return f"printf '%s\\n' {_required(PASSWORD_FILES[name])} >\"{out}\""
+    if name == EXPORTER_FILE:
+        password = _required("REDIS_EXPORTER_PASSWORD")
+        return f"printf '{{\"{exporter_addr}\": \"%s\"}}\\n' {password} >\"{out}\""
+    if name == ACL_FILE:
+        lines = ["{", "  echo 'user default off resetpass ~* &* +@all'"]
+        for user, (variable, rules) in USERS.items():
+            digest = f"$(printf '%s' {_required(variable)} | sha256sum | cut -d' ' -f1)"
+            lines.append(f"  echo \"user {user} on resetpass #{digest} \"'{rules}'")
+        lines.append(f'}} >"{out}"')
+        return "\n".join(lines)
+    raise KeyError(name)
+
+
+SHELL_FILES = (*PASSWORD_FILES, ACL_FILE, EXPORTER_FILE)

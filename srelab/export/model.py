@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from srelab import redis_acl
 from srelab.compose_model import WEB_ROLE_LABEL, ZONE_LABEL
 from srelab.errors import LabError
 from srelab.export.inputs import Inputs
@@ -112,6 +113,15 @@ LIVENESS_PATH_LABEL = "srelab.liveness.path"
 LIVENESS_START_LABEL = "srelab.liveness.start-period"
 # A compose/Go duration: "30s", "1m30s", "500ms".
 DURATION = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?(?:ns|us|ms|s|m|h))+")
+
+
+# compose's router rule starts with the LAB_HOSTS part, `(Host(`a`) || Host(`b`)) && ...`: the
+# lab's loopback names; the cluster's routes match params.items_host instead.
+HOST_RULE_PREFIX = re.compile(r"^\(\s*Host\(`[^`]*`\)(?:\s*\|\|\s*Host\(`[^`]*`\))*\s*\)\s*&&\s*")
+
+
+def strip_host_rule(rule: str) -> str:
+    return HOST_RULE_PREFIX.sub("", rule, count=1)
 
 
 def duration_seconds(value: str | int | float | None, default: float = 0) -> float:
@@ -239,6 +249,31 @@ class _Builder:
 
     def note(self, service: str, key: str, text: str) -> None:
         self.notes.setdefault(service, {})[key] = text
+
+    def _add_note(self, key: str, text: str) -> None:
+        """A Traefik note that adds to the one already under `key`."""
+        before = self.notes.get("traefik", {}).get(key)
+        self.note("traefik", key, f"{before}; {text}" if before else text)
+
+    # --- compose secrets (files under /run/secrets) --------------------------------------------
+    def secret_files(self, owner: str, svc: dict[str, Any]) -> list[str]:
+        """The compose secrets `svc` mounts: keys of the Secret, mounted at /run/secrets as in
+        compose; create-secrets.sh makes each from compose/.env's variables (srelab/redis_acl.py)."""
+        names = []
+        for entry in svc.get("secrets") or []:
+            name = str(entry.get("source") if isinstance(entry, dict) else entry)
+            target = entry.get("target", f"/run/secrets/{name}") if isinstance(entry, dict) else ""
+            if target and target != f"/run/secrets/{name}":
+                raise LabError(
+                    f"{owner}: compose secret {name} at {target}: only /run/secrets/<name> is exported"
+                )
+            if name not in redis_acl.SHELL_FILES:
+                raise LabError(f"{owner}: compose secret {name}: create-secrets.sh cannot make it")
+            names.append(name)
+            self.note(
+                owner, f"secrets.{name}", f"Secret {self.params.secret_name} key {name} at /run/secrets"
+            )
+        return sorted(names)
 
     # --- environment -----------------------------------------------------------------------
     def secret_ref(self, name: str) -> dict[str, Any]:
@@ -372,7 +407,7 @@ class _Builder:
                     }
                 )
 
-        rule = labels.get(self._router_key(labels, "rule"), "PathPrefix(`/`)")
+        rule = strip_host_rule(labels.get(self._router_key(labels, "rule"), "PathPrefix(`/`)"))
         router_service = labels.get(self._router_key(labels, "service"), "")
         middlewares = [
             m.strip() for m in labels.get(self._router_key(labels, "middlewares"), "").split(",") if m.strip()
@@ -419,6 +454,7 @@ class _Builder:
             "deployments": deployments,
             "rule": rule,
             "router_service": router_service,
+            "secret_files": self.secret_files("web", first),
             "middleware_refs": middlewares,
         }
 
@@ -707,6 +743,7 @@ class _Builder:
                 "liveness_failures": self.params.liveness.failure_threshold,
             },
             "exporter": exporter,
+            "secret_files": self.secret_files(REDIS_SERVICE, svc),
             "pool": "data",
             "gcp_zone": self.params.zones[self.params.node_pools.data.zone],
             "labels": {"app.kubernetes.io/name": REDIS_SERVICE, **PART_OF},
@@ -740,6 +777,7 @@ class _Builder:
             "uid": uid,
             "gid": gid,
             "health_path": match.group(1) if match else "/health",
+            "secret_files": self.secret_files("redis-exporter", svc),
             "resources": {"requests": requests, "limits": limits},
         }
 
@@ -887,15 +925,14 @@ class _Builder:
                 "files": files,
                 "checksum": _checksum("\0".join(f"{k}\0{v}" for k, v in sorted(files.items()))),
             }
-            self.note(
-                "traefik",
+            # Several plugins can share one bind mount (plugins-local): one note each, joined.
+            self._add_note(
                 f"volumes:{mount['target']}",
                 f"Helm values experimental.localPlugins.{name} (type inlinePlugin): the chart's ConfigMap "
                 f"traefik-local-plugin-{name} with {', '.join(sorted(files))}, mounted read-only at "
                 f"{mount_path}; pod annotation checksum/local-plugins restarts Traefik when they change",
             )
-            self.note(
-                "traefik",
+            self._add_note(
                 "command.localPlugins",
                 f"--experimental.localPlugins.{name}.moduleName={module} rendered by the chart "
                 f"(experimental.localPlugins.{name}.moduleName)",

@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 import yaml
 
+from srelab import redis_acl
 from srelab.errors import LabError
 from srelab.export import summary
 from srelab.export.inputs import DASHBOARDS_DIR, Inputs, load_inputs
@@ -125,6 +126,9 @@ def secret_keys(objects: list[tuple[str, dict[str, Any]]], secret_name: str) -> 
             ref = node.get("secretKeyRef")
             if isinstance(ref, dict) and ref.get("name") == secret_name:
                 keys.setdefault(ns, set()).add(ref["key"])
+            volume = node.get("secret")
+            if isinstance(volume, dict) and volume.get("secretName") == secret_name:
+                keys.setdefault(ns, set()).update(item["key"] for item in volume.get("items") or [])
             for value in node.values():
                 walk(value, ns)
         elif isinstance(node, list):
@@ -194,10 +198,22 @@ def render(
     files["helm/install.sh"] = _render_template(env, "helm/install.sh.j2", {"charts": charts})
 
     keys = secret_keys(objects, params.secret_name)
+    exporter_addr = f"redis://localhost:{ctx.values['redis']['port']}"  # the sidecar's REDIS_ADDR
     files["create-secrets.sh"] = _render_template(
         env,
         "create-secrets.sh.j2",
-        {"secret_keys": keys, "secret_name": params.secret_name, "secret_defaults": SECRET_DEFAULTS},
+        {
+            "secret_keys": keys,
+            "secret_name": params.secret_name,
+            "secret_defaults": SECRET_DEFAULTS,
+            # compose secret files, made from compose/.env's variables (srelab/redis_acl.py).
+            "secret_files": {
+                (ns, key): redis_acl.shell_writer(key, f"$workdir/{ns}/{key}", exporter_addr)
+                for ns, ns_keys in keys.items()
+                for key in ns_keys
+                if key in redis_acl.SHELL_FILES
+            },
+        },
     )
 
     rows = summary.conversion_rows(inputs.services, ctx, inputs.secrets, str(inputs.base_dir))

@@ -54,6 +54,10 @@ STAND_INS = {
     "kibana-setup": (NOT_EXPORTED, "ELK profile: Grafana Explore on Loki instead"),
     "filebeat": (NOT_EXPORTED, "ELK profile: Alloy ships the logs instead"),
     "locust": (NOT_EXPORTED, "load generator: run `srelab load` against the LoadBalancer address"),
+    "socket-proxy": (
+        NOT_EXPORTED,
+        "Docker API proxy: no Docker in GKE, Traefik and Alloy read the Kubernetes API (RBAC)",
+    ),
 }
 
 
@@ -253,6 +257,17 @@ def _common(name: str, key: str, value: Any, ctx: Context) -> list[Row]:
         return [
             Row(name, key, shown, "no host ports: the Traefik LoadBalancer Service is the entry", DROPPED)
         ]
+    if key == "secrets":
+        owner = "web" if "," in name else name
+        notes = ctx.notes.get(owner, {})
+        rows = []
+        for entry in value:
+            secret = str(entry.get("source") if isinstance(entry, dict) else entry)
+            what = notes.get(f"secrets.{secret}", "no Kubernetes mapping known: review")
+            rows.append(
+                Row(name, f"secrets.{secret}", "file", what, MAPPED if secret in str(what) else REVIEW)
+            )
+        return rows
     return [Row(name, key, shown, "no Kubernetes mapping known: review", REVIEW)]
 
 
@@ -429,6 +444,17 @@ def _traefik_rows(name: str, svc: dict[str, Any], ctx: Context) -> list[Row]:
             rows.append(Row(name, key, shown, "chart securityContext (restricted)", MAPPED))
         elif key == "networks":
             rows.append(Row(name, key, shown, f"NetworkPolicies in {NS_INGRESS}", REPLACED))
+        elif key == "secrets":
+            rows.append(
+                Row(
+                    name,
+                    key,
+                    shown,
+                    "dashboard basic-auth users file: the chart's dashboard is not exposed "
+                    "(kubectl port-forward)",
+                    DROPPED,
+                )
+            )
         else:
             rows.extend(_common(name, key, value, ctx))
     return rows
@@ -440,7 +466,8 @@ TAG_KEPT = {"prometheus", "grafana", "loki", "redis-exporter"}
 
 # redis-exporter becomes a container of the Redis pod: these keys carry over to it.
 SIDECAR_KEYS = {
-    "environment": "env; REDIS_ADDR -> localhost, REDIS_PASSWORD -> secretKeyRef",
+    "environment": "env; REDIS_ADDR -> localhost",
+    "secrets": "its password file (keyed redis://localhost) from Secret volume exporter-secrets",
     "user": "container runAsUser/runAsGroup",
     "deploy": "resources.limits (requests from params)",
     "healthcheck": "readinessProbe on the same path, liveness tcpSocket",

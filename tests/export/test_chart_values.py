@@ -208,7 +208,7 @@ def test_local_plugin_is_mounted_where_traefik_loads_it(request, which):
     rendered = request.getfixturevalue(f"{which}_render")
     inputs = fixture_inputs() if which == "fixture" else request.getfixturevalue("live_inputs")
     wanted = compose_local_plugins(inputs)
-    assert wanted == {"requestid": "github.com/srelab/requestid"}
+    assert wanted == {"requestid": "github.com/srelab/requestid", "bodylimit": "github.com/srelab/bodylimit"}
     values = values_of(rendered, "traefik")
     plugins = values["experimental"]["localPlugins"]
     assert sorted(plugins) == sorted(wanted)

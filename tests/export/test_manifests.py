@@ -7,7 +7,9 @@ a broken manifest, so none of them can pass vacuously.
 from __future__ import annotations
 
 import copy
+import json
 import re
+import subprocess
 
 import kubernetes_validate
 import pytest
@@ -243,15 +245,16 @@ def test_a_route_without_method_to_a_backend_is_reported(objects):
 
 
 def test_middlewares_come_from_traefik_dynamic_config_in_router_order(objects):
-    """compose's web router runs request-id@file, then retry-writes@file (dynamic.yml)."""
+    """compose's web router runs request-id@file, body-limit@file, retry-writes@file (dynamic.yml)."""
     dynamic = yaml.safe_load((FIXTURES / "files/services/config/traefik/dynamic.yml").read_text())
     defined = dynamic["http"]["middlewares"]
     assert find(objects, "Middleware", "request-id")["spec"] == defined["request-id"]
     assert find(objects, "Middleware", "retry-writes")["spec"] == defined["retry-writes"]
+    assert find(objects, "Middleware", "body-limit")["spec"] == {"plugin": {"bodylimit": {"maxBytes": 16384}}}
     assert find(objects, "Middleware", "retry-writes")["spec"]["retry"]["retryNonIdempotentMethod"] is True
     route = find(objects, "IngressRoute", "items")
     for r in route["spec"]["routes"]:
-        assert r["middlewares"] == [{"name": "request-id"}, {"name": "retry-writes"}]
+        assert r["middlewares"] == [{"name": "request-id"}, {"name": "body-limit"}, {"name": "retry-writes"}]
 
 
 def test_request_id_header_matches_the_items_service():
@@ -408,14 +411,57 @@ def test_images_are_pinned(objects, params):
 
 
 # --- secrets ------------------------------------------------------------------------------------
-def test_redis_password_is_a_secret_reference(objects, params):
+def _secret_volume(pod: dict, name: str) -> dict:
+    (volume,) = [v for v in pod["spec"]["template"]["spec"]["volumes"] if v["name"] == name]
+    return volume["secret"]
+
+
+def test_redis_passwords_are_secret_files_as_in_compose(objects, params):
+    """compose's `secrets:` (srelab/redis_acl.py): the items pods authenticate as `items` with a
+    password file, Redis reads its aclfile, the exporter its own file; nothing in args or env."""
     for name in ("items-read-a", "items-write-c"):
-        env = {e["name"]: e for e in first_container(find(objects, "Deployment", name))["env"]}
-        ref = env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]
-        assert ref == {"name": params.secret_name, "key": "REDIS_PASSWORD"}
-        assert "value" not in env["REDIS_PASSWORD"]
-    redis = first_container(find(objects, "StatefulSet", "redis"))
-    assert redis["args"][-2:] == ["--requirepass", "$(REDIS_PASSWORD)"]
+        deployment = find(objects, "Deployment", name)
+        container = first_container(deployment)
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["REDIS_USERNAME"] == "items" and "REDIS_PASSWORD" not in env
+        assert env["REDIS_PASSWORD_FILE"] == "/run/secrets/redis-items-password"
+        assert {"name": "secrets", "mountPath": "/run/secrets", "readOnly": True} in container["volumeMounts"]
+        secret = _secret_volume(deployment, "secrets")
+        assert secret["secretName"] == params.secret_name
+        assert [i["key"] for i in secret["items"]] == ["redis-items-password"]
+    redis_set = find(objects, "StatefulSet", "redis")
+    redis = first_container(redis_set)
+    assert "--requirepass" not in redis["args"] and not [e for e in redis["env"] if "PASSWORD" in e["name"]]
+    keys = [i["key"] for i in _secret_volume(redis_set, "secrets")["items"]]
+    assert keys == ["redis-admin-password", "redis-health-password", "redis-users.acl"]
+    (exporter,) = [c for c in redis_set["spec"]["template"]["spec"]["containers"] if c["name"] == "exporter"]
+    assert [i["key"] for i in _secret_volume(redis_set, "exporter-secrets")["items"]] == [
+        "redis-exporter-password.json"
+    ]
+    assert {e["name"]: e.get("value") for e in exporter["env"]}["REDIS_ADDR"] == "redis://localhost:6379"
+
+
+def test_create_secrets_makes_the_same_aclfile_as_srelab(rendered, params, tmp_path):
+    """create-secrets.sh builds the Secret's files from the compose/.env variables: run its file
+    writers (kubectl left out) and compare with what srelab writes for compose."""
+    from srelab import redis_acl
+
+    script = rendered.files["create-secrets.sh"]
+    passwords = {variable: f"pw-{variable.lower()}" for variable, _ in redis_acl.USERS.values()}
+    body = "\n".join(
+        line for line in script.splitlines() if "kubectl" not in line and "--dry-run" not in line
+    )
+    body = body.replace("workdir=$(mktemp -d)", f"workdir={tmp_path}").replace(
+        "trap 'rm -rf \"$workdir\"' EXIT", ""
+    )
+    required = {name: "x" for name in re.findall(r"\$\{([A-Z_]+):\?", body)}
+    env = {"PATH": "/usr/bin:/bin", **required, **passwords}
+    subprocess.run(["bash", "-c", body], env=env, check=True)
+    acl = (tmp_path / "data" / "redis-users.acl").read_text()
+    assert acl == redis_acl.acl_file(passwords)
+    assert (tmp_path / "backend" / "redis-items-password").read_text() == "pw-redis_items_password\n"
+    exporter = json.loads((tmp_path / "data" / "redis-exporter-password.json").read_text())
+    assert exporter == {"redis://localhost:6379": "pw-redis_exporter_password"}
 
 
 def test_no_secret_value_in_the_frozen_render(fixture_render):

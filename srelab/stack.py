@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -153,7 +154,10 @@ class Stack:
                 if health_of(c) not in ("healthy", "running")
             ]
             detail = f" (not healthy: {', '.join(unhealthy)})" if unhealthy else ""
-            raise LabError(f"stack did not become healthy: {_last_line(exc)}{detail}; see `make logs`")
+            reason = _last_line(exc)
+            if self.settings.lab_images != "local" and _PULL_FAILURE.search(reason):
+                raise LabError(f"pulling images failed: {reason}{_NO_REGISTRY_HINT}")
+            raise LabError(f"stack did not become healthy: {reason}{detail}; see `make logs`")
         return time.monotonic() - started
 
     def down(self, volumes: bool = False) -> None:
@@ -188,6 +192,11 @@ class Stack:
 
 # Appended to pull and build failures when images come from a registry.
 _NO_REGISTRY_HINT = " (if no registry is reachable from here, LAB_IMAGES=local builds every image locally)"
+# What the engine says when an image cannot be pulled (no registry, DNS, proxy, rate limit).
+_PULL_FAILURE = re.compile(
+    r"pull access denied|no such image|registry|dial tcp|no such host|TLS handshake|toomanyrequests",
+    re.IGNORECASE,
+)
 
 
 def health_of(container: Container) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from srelab.settings import get_settings
 from tests.live.conftest import _require_docker, isolated_environment
 
 pytestmark = pytest.mark.live
@@ -116,6 +117,16 @@ def test_forced_registry_without_one_says_to_use_local_images() -> None:
     line = one_error_line(result)
     assert "LAB_IMAGES=local" in line, line
     assert "images: registry (LAB_IMAGES=registry)" in result.stdout
+
+
+def test_a_pull_that_cannot_work_names_local_images() -> None:
+    """The build succeeds (its base is the local one) but the upstream images cannot be pulled."""
+    if _registry_reachable():
+        pytest.skip("Docker Hub is reachable from this machine: the images would be pulled for real")
+    base = get_settings().local_image(get_settings().python_image)
+    result = srelab("up", "--profile", "core", env={"LAB_IMAGES": "registry", "PYTHON_IMAGE": base})
+    line = one_error_line(result)
+    assert line.startswith("error: pulling images failed:") and "LAB_IMAGES=local" in line, line
 
 
 def test_no_compose_plugin_is_one_line_saying_what_to_install(tmp_path: Path) -> None:

@@ -98,7 +98,7 @@ def shell_writer(name: str, out: str, exporter_addr: str) -> str:
         return f"printf '%s\\n' {_required(PASSWORD_FILES[name])} >\"{out}\""
     if name == EXPORTER_FILE:
         password = _required("REDIS_EXPORTER_PASSWORD")
-        return f"printf '{{\"{exporter_addr}\": \"%s\"}}\\n' {password} >\"{out}\""
+        return f'printf \'{{"{exporter_addr}": "%s"}}\\n\' {password} >"{out}"'
     if name == ACL_FILE:
         lines = ["{", "  echo 'user default off resetpass ~* &* +@all'"]
         for user, (variable, rules) in USERS.items():

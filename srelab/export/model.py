@@ -77,8 +77,33 @@ CHART_POD_LABELS = {
 # of its two Services. The Traefik chart's ServiceMonitor gets the same jobLabel (values).
 JOB_LABEL = "app.kubernetes.io/name"
 TRAEFIK_JOB = "traefik"  # the chart's metrics Service carries app.kubernetes.io/name: traefik
-# kube-prometheus-stack's own ServiceMonitor scrapes Service <release>-prometheus (no jobLabel).
+# kube-prometheus-stack's own ServiceMonitors scrape Services <release>-prometheus and
+# <release>-alertmanager (no jobLabel; chart 88.5.3 templates/alertmanager/servicemonitor.yaml).
 KPS_PROMETHEUS_JOB = "kube-prometheus-stack-prometheus"
+KPS_ALERTMANAGER_JOB = "kube-prometheus-stack-alertmanager"
+# The blackbox exporter: compose service, port, and the Probes' spec.jobName. prometheus-operator
+# v0.93.0 pkg/prometheus/promcfg.go generateProbeConfig: jobName becomes the `job` label (else
+# the job is probe/<namespace>/<name>); `module` is only a URL parameter, so each Probe's
+# staticConfig carries compose's `module` target label itself.
+BLACKBOX_SERVICE = "blackbox"
+BLACKBOX_APP = "blackbox-exporter"
+BLACKBOX_PORT = 9115
+BLACKBOX_JOB = "blackbox"
+# Alertmanager's pods (prometheus-operator v0.93.0 pkg/alertmanager/statefulset.go: label
+# app.kubernetes.io/name=alertmanager) and compose's webhook receiver, run as in compose.
+ALERTMANAGER_POD_LABELS = {"app.kubernetes.io/name": "alertmanager"}
+ALERT_SINK_SERVICE = "alert-sink"
+ALERTING_NAME = "srelab"
+# Traefik's chart Service (release traefik in its namespace) and its ports (traefik-values.yaml
+# ports.<entrypoint>.exposedPort): the in-cluster way to the same routers clients use.
+TRAEFIK_CLUSTER_HOST = f"traefik.{NS_INGRESS}.svc.cluster.local"
+TRAEFIK_SERVICE_PORTS = {"web": 80, "websecure": 443}
+# traefik_service_server_up exists only for services with an active or passive health check
+# (traefik v3.7.9 pkg/healthcheck/healthcheck.go is its only writer); the CRD provider allows
+# healthCheck on ExternalName Services only, so the cluster has none. Its per-replica readiness is
+# kube-state-metrics' kube_deployment_status_replicas_ready (ksm v2.20.0, kube-prometheus-stack
+# 88.5.3's subchart 8.4.0, scraped with honorLabels: the Deployment's own namespace label).
+READY_REPLICAS_METRIC = "kube_deployment_status_replicas_ready"
 # Oldest Prometheus the operator of the pinned kube-prometheus-stack (88.5.3: operator v0.93.x)
 # supports: pkg/operator/defaults.go PrometheusCompatibilityMatrix starts at v2.45.0.
 OPERATOR_MIN_PROMETHEUS = (2, 45, 0)
@@ -122,6 +147,11 @@ HOST_RULE_PREFIX = re.compile(r"^\(\s*Host\(`[^`]*`\)(?:\s*\|\|\s*Host\(`[^`]*`\
 
 def strip_host_rule(rule: str) -> str:
     return HOST_RULE_PREFIX.sub("", rule, count=1)
+
+
+def dns_label(text: str) -> str:
+    """A DNS-1123 label from a compose name ("items_get" -> "items-get")."""
+    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:63].rstrip("-")
 
 
 def duration_seconds(value: str | int | float | None, default: float = 0) -> float:
@@ -639,7 +669,12 @@ class _Builder:
         for job in self.prom["config"].get("scrape_configs") or []:
             hosts = self._job_hosts(job)
             name = str(job.get("job_name"))
-            if hosts & aliases:
+            if self._probe_exporter(job) == BLACKBOX_SERVICE:
+                # Probes through the exporter: one Probe per module, all with jobName blackbox.
+                jobs[name] = [BLACKBOX_JOB]
+            elif hosts & {"alertmanager"}:
+                jobs[name] = [KPS_ALERTMANAGER_JOB]
+            elif hosts & aliases:
                 jobs[name] = [APP]
             elif hosts & {REDIS_SERVICE, "redis-exporter"}:
                 jobs[name] = [REDIS_SERVICE]
@@ -657,7 +692,272 @@ class _Builder:
             services.setdefault(chart, [labels["app.kubernetes.io/name"]])
         if traefik_service:
             services[traefik_service] = [CHART_POD_LABELS["traefik"]["app.kubernetes.io/name"]]
-        return {"job": jobs, "service": services}
+        services[BLACKBOX_SERVICE] = [BLACKBOX_APP]
+        # Traefik's entrypoint label: the items routers listen on websecure when TLS is on.
+        entrypoint = "websecure" if self.params.tls_secret else "web"
+        return {"job": jobs, "service": services, "entrypoint": {"web": [entrypoint]}}
+
+    def scrape(self, label_maps: dict[str, dict[str, list[str]]]) -> dict[str, dict[str, str]]:
+        """Cluster job -> compose's scrape interval and timeout for it: the 10 s rate windows and
+        the detection delays of the rules assume compose's cadence (2 s), not the chart's."""
+        glob = self.prom["config"].get("global") or {}
+        out: dict[str, dict[str, str]] = {}
+        for job in self.prom["config"].get("scrape_configs") or []:
+            for cluster_job in label_maps["job"].get(str(job.get("job_name")), []):
+                out[cluster_job] = {
+                    "interval": str(
+                        job.get("scrape_interval") or glob.get("scrape_interval") or SCRAPE_INTERVAL
+                    ),
+                    "timeout": str(job.get("scrape_timeout") or glob.get("scrape_timeout") or "10s"),
+                }
+        return out
+
+    @staticmethod
+    def _probe_exporter(job: dict[str, Any]) -> str | None:
+        """The host a job's relabelling sends every scrape to (`__address__` replaced by a fixed
+        exporter address, as for blackbox probes), else None."""
+        for relabel in job.get("relabel_configs") or []:
+            if relabel.get("target_label") == "__address__" and not relabel.get("source_labels"):
+                return str(relabel.get("replacement", "")).rsplit(":", 1)[0] or None
+        return None
+
+    def ready_replicas_rewrites(self, web: dict[str, Any]) -> dict[str, str]:
+        """compose's health-checked Traefik service of the replicas (`items@docker`) -> the selector of the
+        items Deployments' ready replicas, which is what summing its servers' traefik_service_server_up
+        counts on compose (Traefik's readiness check = the pods' readinessProbe here)."""
+        labels = (next(iter(self.web_services().values())).get("labels")) or {}
+        found = {
+            key.split(".")[3]
+            for key in labels
+            if key.startswith("traefik.http.services.") and ".loadbalancer.healthcheck." in key
+        }
+        if len(found) != 1:
+            return {}
+        service = f"{found.pop()}@docker"
+        names = "|".join(d["name"] for d in web["deployments"])
+        return {service: f'{READY_REPLICAS_METRIC}{{namespace="{NS_BACKEND}", deployment=~"{names}"}}'}
+
+    # --- Alertmanager routing and the webhook receiver -------------------------------------
+    def alerting(self, groups: list[dict[str, Any]], web: dict[str, Any]) -> dict[str, Any] | None:
+        """compose's alertmanager.yml root route and webhook receivers as one AlertmanagerConfig
+        whose route takes every alert of the exported rules (by name: the chart's own rules go
+        to its default receiver as before), and compose's alert-sink as a Deployment."""
+        svc = self.services.get("alertmanager")
+        if svc is None:
+            return None
+        flag = next(
+            (
+                str(c).split("=", 1)[1]
+                for c in svc.get("command") or []
+                if str(c).startswith("--config.file=")
+            ),
+            "/etc/alertmanager/alertmanager.yml",
+        )
+        source = host_path(svc, flag)
+        if source is None:
+            raise LabError(f"alertmanager: {flag} is not a bind mount; the export reads the routing from it")
+        config = yaml.safe_load(self.inputs.read_source(source)) or {}
+        route = config.get("route") or {}
+        receivers = []
+        for receiver in config.get("receivers") or []:
+            unsupported = sorted(k for k in receiver if k not in ("name", "webhook_configs"))
+            if unsupported:
+                raise LabError(
+                    f"alertmanager receiver {receiver.get('name')}: only webhook_configs are exported, "
+                    f"not {', '.join(unsupported)}"
+                )
+            hooks = []
+            for hook in receiver.get("webhook_configs") or []:
+                url = str(hook.get("url") or "")
+                match = re.fullmatch(r"(https?://)([^/:]+)(.*)", url)
+                if match and match.group(2) in self.services:
+                    url = f"{match.group(1)}{match.group(2)}.{NS_MONITORING}.svc{match.group(3)}"
+                hooks.append(
+                    {
+                        "url": url,
+                        "sendResolved": bool(hook.get("send_resolved", True)),
+                        **({"maxAlerts": int(hook["max_alerts"])} if "max_alerts" in hook else {}),
+                    }
+                )
+            receivers.append({"name": receiver["name"], "webhookConfigs": hooks})
+        if route.get("routes"):
+            self.note(
+                "alertmanager",
+                "route.routes",
+                f"child routes not exported: every srelab alert goes to {route.get('receiver')}",
+            )
+        names = sorted({r["alert"] for g in groups for r in g.get("rules") or [] if "alert" in r})
+        am_route: dict[str, Any] = {"receiver": route.get("receiver")}
+        for ours, theirs in (
+            ("groupBy", "group_by"),
+            ("groupWait", "group_wait"),
+            ("groupInterval", "group_interval"),
+            ("repeatInterval", "repeat_interval"),
+        ):
+            if theirs in route:
+                am_route[ours] = route[theirs]
+        am_route["matchers"] = [{"name": "alertname", "matchType": "=~", "value": "|".join(names)}]
+        self.note(
+            "alertmanager",
+            "route",
+            f"AlertmanagerConfig {ALERTING_NAME}: alertname=~ the "
+            f"{len(names)} srelab alerts -> {route.get('receiver')}",
+        )
+        return {
+            "name": ALERTING_NAME,
+            "route": am_route,
+            "receivers": receivers,
+            "alerts": names,
+            "sink": self.alert_sink(web),
+        }
+
+    def alert_sink(self, web: dict[str, Any]) -> dict[str, Any] | None:
+        svc = self.services.get(ALERT_SINK_SERVICE)
+        if svc is None:
+            return None
+        entry = [str(e) for e in svc.get("entrypoint") or []]
+        script = next((e for e in entry if e.endswith(".py")), None)
+        source = host_path(svc, script) if script else None
+        if script is None or source is None:
+            raise LabError("alert-sink: its entrypoint runs no bind-mounted .py script; the export reads it")
+        port = int(entry[-1]) if entry and entry[-1].isdigit() else 9095
+        limits = self._limits(svc, ALERT_SINK_SERVICE)
+        requests = self.params.resources.alert_sink.model_dump()
+        self._check_requests(ALERT_SINK_SERVICE, requests, limits)
+        uid, gid = self._user(svc, ALERT_SINK_SERVICE, self.params.run_as_user)
+        text = self.inputs.read_source(source)
+        if web["source_image"] != svc.get("image"):
+            raise LabError(f"alert-sink runs {svc.get('image')}, not the items image the export pushes")
+        self.note(
+            ALERT_SINK_SERVICE, "image", f"the items image ({web['image']}), script from ConfigMap alert-sink"
+        )
+        return {
+            "image": web["image"],
+            "command": entry,
+            "script": text,
+            "script_name": posixpath.basename(script),
+            "script_dir": posixpath.dirname(script),
+            "checksum": _checksum(text),
+            "port": port,
+            "uid": uid,
+            "gid": gid,
+            "resources": {"requests": requests, "limits": limits},
+            "labels": {"app.kubernetes.io/name": ALERT_SINK_SERVICE, **PART_OF},
+        }
+
+    # --- the blackbox exporter and its Probes ------------------------------------------------
+    def blackbox(self) -> dict[str, Any] | None:
+        """compose's blackbox service (image, user, limits, modules) as a Deployment, and each of
+        its Prometheus job's targets as a Probe through the cluster's Traefik."""
+        svc = self.services.get(BLACKBOX_SERVICE)
+        jobs = [
+            j
+            for j in self.prom["config"].get("scrape_configs") or []
+            if self._probe_exporter(j) == BLACKBOX_SERVICE
+        ]
+        if not jobs:
+            return None
+        if svc is None:
+            raise LabError(
+                f"prometheus job {jobs[0].get('job_name')!r} probes through {BLACKBOX_SERVICE}, "
+                "which compose does not define"
+            )
+        split_image(svc["image"], BLACKBOX_SERVICE)
+        flag = next(
+            (
+                str(c).split("=", 1)[1]
+                for c in svc.get("command") or []
+                if str(c).startswith("--config.file=")
+            ),
+            "/etc/blackbox_exporter/config.yml",
+        )
+        source = host_path(svc, flag)
+        if source is None:
+            raise LabError(f"blackbox: {flag} is not a bind mount; the export reads the modules from it")
+        config = yaml.safe_load(self.inputs.read_source(source)) or {}
+        modules = config.get("modules") or {}
+        tls = bool(self.params.tls_secret)
+        for name, module in modules.items():
+            http = (module or {}).get("http") or {}
+            headers = http.get("headers") or {}
+            if "Host" in headers:
+                # The routers match Host(items.<domain>) on the cluster (compose: localhost).
+                self.note(
+                    BLACKBOX_SERVICE,
+                    f"modules.{name}.http.headers.Host",
+                    f"{headers['Host']} -> {self.params.items_host}",
+                )
+                headers["Host"] = self.params.items_host
+            if tls:
+                http.setdefault("tls_config", {})["server_name"] = self.params.items_host
+        limits = self._limits(svc, BLACKBOX_SERVICE)
+        requests = self.params.resources.blackbox.model_dump()
+        self._check_requests(BLACKBOX_SERVICE, requests, limits)
+        uid, gid = self._user(svc, BLACKBOX_SERVICE, 65534)
+        probes = []
+        for job in jobs:
+            for static in job.get("static_configs") or []:
+                labels = dict(static.get("labels") or {})
+                module = labels.get("module")
+                if module not in modules:
+                    raise LabError(
+                        f"prometheus job {job.get('job_name')}: target module {module!r} is not "
+                        "a module of blackbox.yml"
+                    )
+                targets = [self._cluster_url(str(t)) for t in static.get("targets") or []]
+                probes.append(
+                    {
+                        "name": dns_label(f"{BLACKBOX_SERVICE}-{module}"),
+                        "module": module,
+                        "targets": targets,
+                        "labels": labels,
+                        "interval": job.get("scrape_interval"),
+                        "timeout": job.get("scrape_timeout"),
+                        "path": job.get("metrics_path") or "/probe",
+                    }
+                )
+        self.note(
+            BLACKBOX_SERVICE,
+            "probes",
+            f"{len(probes)} Probes (jobName {BLACKBOX_JOB}) to "
+            f"{TRAEFIK_CLUSTER_HOST}, the Traefik Service clients reach through the load balancer",
+        )
+        return {
+            "image": svc["image"],
+            "config": yaml.safe_dump(config, sort_keys=False),
+            "config_checksum": _checksum(yaml.safe_dump(config, sort_keys=False)),
+            "config_path": flag,
+            "args": [str(c) for c in svc.get("command") or []],
+            "port": BLACKBOX_PORT,
+            "uid": uid,
+            "gid": gid,
+            "resources": {"requests": requests, "limits": limits},
+            "labels": {"app.kubernetes.io/name": BLACKBOX_APP, **PART_OF},
+            "job": BLACKBOX_JOB,
+            "probes": probes,
+            "service": f"{BLACKBOX_APP}.{NS_MONITORING}.svc:{BLACKBOX_PORT}",
+        }
+
+    def _cluster_url(self, target: str) -> str:
+        """A compose probe URL through Traefik's web entrypoint -> the same path through the
+        cluster's Traefik Service (websecure when TLS is on)."""
+        match = re.fullmatch(r"(https?)://([^/:]+)(?::([0-9]+))?(/.*)?", target)
+        if not match or match.group(2) != self.traefik_service:
+            raise LabError(f"blackbox target {target!r}: only URLs through compose's Traefik can be exported")
+        port = match.group(3)
+        if port and port != str(self._traefik_web_port()):
+            raise LabError(f"blackbox target {target!r}: not Traefik's web entrypoint")
+        entry = "websecure" if self.params.tls_secret else "web"
+        scheme = "https" if self.params.tls_secret else "http"
+        return f"{scheme}://{TRAEFIK_CLUSTER_HOST}:{TRAEFIK_SERVICE_PORTS[entry]}{match.group(4) or '/'}"
+
+    def _traefik_web_port(self) -> int:
+        svc = self.services.get(self.traefik_service or "") or {}
+        for arg in svc.get("command") or []:
+            m = re.fullmatch(r"--entry[pP]oints\.web\.address=[^:]*:([0-9]+)", str(arg))
+            if m:
+                return int(m.group(1))
+        return 80
 
     # --- Redis -----------------------------------------------------------------------------
     def redis(self) -> dict[str, Any]:
@@ -967,7 +1267,13 @@ class _Builder:
             raise LabError(f"{where}: .traefik.yml lacks {', '.join(problems)}")
 
     # --- NetworkPolicies -------------------------------------------------------------------
-    def network_policies(self, web: dict[str, Any], redis: dict[str, Any]) -> list[dict[str, Any]]:
+    def network_policies(
+        self,
+        web: dict[str, Any],
+        redis: dict[str, Any],
+        blackbox: dict[str, Any] | None,
+        alerting: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
         items = {"app.kubernetes.io/name": APP}
         prom = {"namespace": NS_MONITORING, "pods": CHART_POD_LABELS["prometheus"]}
         policies = [
@@ -1034,6 +1340,40 @@ class _Builder:
                 "ports": [GRAFANA_CONTAINER_PORT],
             },
         ]
+        if blackbox:
+            exporter = {"app.kubernetes.io/name": BLACKBOX_APP}
+            policies += [
+                # The probes enter Traefik as clients do, on the entrypoints the routers use.
+                {
+                    "name": "allow-blackbox-to-traefik",
+                    "namespace": NS_INGRESS,
+                    "pods": CHART_POD_LABELS["traefik"],
+                    "from": [{"namespace": NS_MONITORING, "pods": exporter}],
+                    "ports": [TRAEFIK_PORTS["web"], TRAEFIK_PORTS["websecure"]],
+                },
+                # Also inside allow-within-monitoring; stated so the flow survives narrowing that.
+                {
+                    "name": "allow-prometheus-to-blackbox",
+                    "namespace": NS_MONITORING,
+                    "pods": exporter,
+                    "from": [prom],
+                    "ports": [blackbox["port"]],
+                },
+            ]
+        sink = (alerting or {}).get("sink")
+        if sink:
+            # Only Alertmanager posts to the receiver: it is left out of allow-within-monitoring.
+            within = next(p for p in policies if p["name"] == "allow-within-monitoring")
+            within["exclude"] = {"app.kubernetes.io/name": [ALERT_SINK_SERVICE]}
+            policies.append(
+                {
+                    "name": "allow-alertmanager-to-alert-sink",
+                    "namespace": NS_MONITORING,
+                    "pods": {"app.kubernetes.io/name": ALERT_SINK_SERVICE},
+                    "from": [{"namespace": NS_MONITORING, "pods": ALERTMANAGER_POD_LABELS}],
+                    "ports": [sink["port"]],
+                }
+            )
         for policy in policies:
             policy["pods"] = {k: policy["pods"][k] for k in sorted(policy["pods"])}
         return policies
@@ -1125,6 +1465,21 @@ def build(inputs: Inputs, params: Params) -> Context:
     redis = builder.redis()
     traefik = builder.traefik(web)
     label_maps = builder.label_maps(builder.traefik_service)
+    blackbox = builder.blackbox()
+    ready_rewrites = builder.ready_replicas_rewrites(web)
+    groups = [translate_rule_group(g, label_maps, ready_rewrites) for g in builder.prom["groups"]]
+    alerting = builder.alerting(groups, web)
+    scrape = builder.scrape(label_maps)
+    default_scrape = {"interval": SCRAPE_INTERVAL, "timeout": "10s"}
+    helm_overrides = builder.helm_overrides(traefik)
+    if TRAEFIK_JOB in scrape:
+        monitor = {
+            "interval": scrape[TRAEFIK_JOB]["interval"],
+            "scrapeTimeout": scrape[TRAEFIK_JOB]["timeout"],
+        }
+        helm_overrides["traefik"].setdefault("metrics", {}).setdefault("prometheus", {})["serviceMonitor"] = (
+            monitor
+        )
     values = {
         "namespaces": {
             "backend": NS_BACKEND,
@@ -1141,17 +1496,19 @@ def build(inputs: Inputs, params: Params) -> Context:
         "tier_label": TIER_LABEL,
         "zone_topology": ZONE_TOPOLOGY,
         "part_of": PART_OF,
-        "scrape_interval": SCRAPE_INTERVAL,
-        "network_policies": builder.network_policies(web, redis),
-        "helm_overrides": builder.helm_overrides(traefik),
+        "scrape": {job: scrape.get(job, default_scrape) for job in (APP, REDIS_SERVICE)},
+        "network_policies": builder.network_policies(web, redis, blackbox, alerting),
+        "helm_overrides": helm_overrides,
         "grafana": {"service": GRAFANA_SERVICE, "port": GRAFANA_PORT},
         "dashboards": inputs.dashboards,
         "label_maps": label_maps,
         "rules": {
             "name": "srelab-rules",
             "files": builder.prom["rule_files"],
-            "groups": [translate_rule_group(g, label_maps) for g in builder.prom["groups"]],
+            "groups": groups,
         },
+        "blackbox": blackbox,
+        "alerting": alerting,
         "fallback_label": FALLBACK_LABEL,
         "job_label": JOB_LABEL,
     }

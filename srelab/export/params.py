@@ -65,6 +65,8 @@ class Resources(_Strict):
     redis: Requests = Requests(cpu="100m", memory="128Mi")
     redis_exporter: Requests = Requests(cpu="20m", memory="32Mi")
     traefik: Requests = Requests(cpu="100m", memory="64Mi")
+    blackbox: Requests = Requests(cpu="20m", memory="32Mi")
+    alert_sink: Requests = Requests(cpu="10m", memory="32Mi")
 
 
 class ScaleUp(_Strict):

@@ -72,11 +72,43 @@ def translate(expr: str, label: str, mapping: dict[str, list[str]]) -> str:
     return MATCHER.sub(replace, expr)
 
 
-def translate_rule_group(group: dict[str, Any], maps: dict[str, dict[str, list[str]]]) -> dict[str, Any]:
+# A series name not preceded by a label/function character, and the matchers in braces after it.
+SERIES = re.compile(
+    r"(?<![A-Za-z0-9_:])(?P<metric>[A-Za-z_:][A-Za-z0-9_:]*)(?P<rest>\s*\{(?P<body>[^{}]*)\})?"
+)
+SERVER_UP = "traefik_service_server_up"
+
+
+def replace_server_up(expr: str, rewrites: dict[str, str]) -> str:
+    """Replace each `traefik_service_server_up{service="<compose service>"}` with the cluster's
+    selector for the same count (rewrites: compose Traefik service -> selector). That series does
+    not exist on the cluster (no Traefik health checks there), so any other use of it is refused:
+    a rule on it would always see "no replica up"."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group("metric") != SERVER_UP:
+            return match.group(0)
+        found = MATCHER.findall(match.group("body") or "")
+        if len(found) == 1 and found[0][:2] == ("service", "=") and found[0][2] in rewrites:
+            return rewrites[found[0][2]]
+        raise LabError(
+            f"{match.group(0)!r}: on the cluster {SERVER_UP} exists for no service (Traefik's CRD provider "
+            f'has no health checks); only {SERVER_UP}{{service="<the items router\'s service>"}} is rewritten'
+        )
+
+    return SERIES.sub(replace, expr)
+
+
+def translate_rule_group(
+    group: dict[str, Any], maps: dict[str, dict[str, list[str]]], server_up: dict[str, str] | None = None
+) -> dict[str, Any]:
     out = copy.deepcopy(group)
     for rule in out.get("rules") or []:
         if isinstance(rule.get("expr"), str):
-            rule["expr"] = translate(rule["expr"], "job", maps["job"])
+            expr = translate(rule["expr"], "job", maps["job"])
+            if "entrypoint" in maps:
+                expr = translate(expr, "entrypoint", maps["entrypoint"])
+            rule["expr"] = replace_server_up(expr, server_up or {})
     return out
 
 

@@ -539,6 +539,69 @@ def _stand_in_rows(name: str, svc: dict[str, Any], ctx: Context) -> list[Row]:
     return rows
 
 
+# Detection (issue 10): compose services the export renders itself (monitoring/blackbox.yaml,
+# monitoring/alerting.yaml) or hands to kube-prometheus-stack's Alertmanager.
+DETECTION = {
+    "blackbox": (
+        MAPPED,
+        f"Deployment + Service + ConfigMap blackbox-exporter ({NS_MONITORING}); one Probe per module "
+        "(jobName blackbox) through the Traefik Service",
+    ),
+    "alert-sink": (
+        MAPPED,
+        f"Deployment + Service alert-sink ({NS_MONITORING}): the items image, the script from a "
+        "ConfigMap; only Alertmanager may connect",
+    ),
+    "alertmanager": (
+        REPLACED,
+        f"kube-prometheus-stack Alertmanager ({NS_MONITORING}) selecting AlertmanagerConfig srelab "
+        "(compose's root route and webhook receiver)",
+    ),
+}
+DETECTION_KEYS = {
+    "image": "image tag kept (lab.env pin)",
+    "user": "pod runAsUser/runAsGroup, runAsNonRoot",
+    "read_only": "readOnlyRootFilesystem, emptyDir /tmp",
+    "cap_drop": "capabilities drop ALL",
+    "security_opt": "allowPrivilegeEscalation false, seccomp RuntimeDefault",
+    "deploy": "resources.limits (requests from params)",
+    "healthcheck": "startupProbe/readinessProbe on the same path, livenessProbe on another",
+    "command": "container args",
+    "entrypoint": "container command",
+    "networks": "NetworkPolicies",
+}
+
+
+def _detection_rows(name: str, svc: dict[str, Any], ctx: Context) -> list[Row]:
+    status, text = DETECTION[name]
+    notes = ctx.notes.get(name, {})
+    rows = [Row(name, "(service)", f"profiles: {', '.join(svc.get('profiles') or ['core'])}", text, status)]
+    for key, value in svc.items():
+        if value in (None, [], {}, "") or key == "profiles":
+            continue
+        shown = _short(value)
+        if name == "alertmanager" and key not in ("restart", "logging", "ports", "volumes"):
+            rows.append(Row(name, key, shown, "chart values of the stand-in", REPLACED))
+        elif name == "alertmanager" and key == "volumes":
+            route = notes.get("route", "AlertmanagerConfig srelab")
+            rows.append(Row(name, key, shown, f"alertmanager.yml -> {route}; storage: the chart's", REPLACED))
+        elif key == "image" and name == "alert-sink":
+            rows.append(Row(name, key, shown, notes.get("image", "the items image"), MAPPED))
+        elif key == "build":
+            rows.append(Row(name, key, shown, "the items image, built and pushed by CI", REPLACED))
+        elif key == "volumes":
+            what = "ConfigMap blackbox-exporter" if name == "blackbox" else "ConfigMap alert-sink"
+            rows.append(Row(name, key, shown, f"{what}, mounted read-only at the same path", MAPPED))
+        elif key in DETECTION_KEYS:
+            rows.append(Row(name, key, shown, DETECTION_KEYS[key], MAPPED))
+        else:
+            rows.extend(_common(name, key, value, ctx))
+    for key, note in sorted(notes.items()):
+        if key not in ("image", "route"):
+            rows.append(Row(name, key, "", note, MAPPED))
+    return rows
+
+
 def conversion_rows(
     services: dict[str, dict[str, Any]], ctx: Context, secrets: dict[str, str], base: str = ""
 ) -> list[Row]:
@@ -560,6 +623,8 @@ def conversion_rows(
             rows.extend(_redis_rows(name, svc, ctx))
         elif name in traefik_names:
             rows.extend(_traefik_rows(name, svc, ctx))
+        elif name in DETECTION:
+            rows.extend(_detection_rows(name, svc, ctx))
         elif name in STAND_INS and STAND_INS[name][0] == REPLACED:
             rows.extend(_stand_in_rows(name, svc, ctx))
         else:
@@ -600,6 +665,7 @@ def markdown(rows: list[Row], ctx: Context, secret_keys: dict[str, list[str]], c
     ]
     for c in charts:
         lines.append(f"| {c['chart']} | {c['version']} | {c['namespace']} |")
+    lines += _detection_notes(ctx)
     lines += [
         "",
         "## Compose features",
@@ -610,6 +676,39 @@ def markdown(rows: list[Row], ctx: Context, secret_keys: dict[str, list[str]], c
     for r in rows:
         lines.append(f"| {r.service} | {r.key} | {r.compose} | {r.kubernetes} | {r.status} |")
     return "\n".join(lines) + "\n"
+
+
+def _detection_notes(ctx: Context) -> list[str]:
+    """What the alert and SLO rules read on the cluster, and where that differs from compose."""
+    if not ctx.values.get("alerting") and not ctx.values.get("blackbox"):
+        return []
+    entry = ctx.values["label_maps"].get("entrypoint", {}).get("web", ["web"])[0]
+    lines = [
+        "",
+        "## Detection: rules on the cluster",
+        "",
+        "- `job` matchers: compose job -> the cluster's job ("
+        + ", ".join(f"{k} -> {'|'.join(v)}" for k, v in sorted(ctx.values["label_maps"]["job"].items()))
+        + "); the Probes set `job` with `spec.jobName: blackbox` and keep compose's `module` label.",
+        '- `traefik_service_server_up{service="items@docker"}` -> `kube_deployment_status_replicas_ready` '
+        "of the items Deployments: Traefik's CRD provider has no health checks, so on the cluster that "
+        "series does not exist; the sum of ready pods is what the sum of up servers counts on compose "
+        "(the pods' readinessProbe is Traefik's readiness check there). kube-state-metrics refreshes it "
+        "from the API, so NoReplicaReady can fire a few seconds later than on compose.",
+        f'- `entrypoint="web"` -> `entrypoint="{entry}"`, the entrypoint the items routers listen on. '
+        f"Differs: Grafana (`{ctx.params.grafana_host}`) is routed on the same entrypoint, so the SLO "
+        "ratios (rules/slo.yml) count its requests too; Traefik's entrypoint metrics have no host label "
+        "to leave them out.",
+        "- Differs: thresholds written for compose's 3 web replicas (WebReplicasMissing: fewer than 3 "
+        "scraped) count items pods there, at least one READ and one WRITE per zone (HPA-scaled), so "
+        "they fire later; review them when the zones or HPA bounds change.",
+        "- Alertmanager: AlertmanagerConfig `srelab` routes every alert of the PrometheusRule by name to "
+        "compose's webhook receiver (`alert-sink`); the chart's own alerts keep the chart's routing. "
+        "- Cadence: rule groups keep compose's intervals, and the items, Redis and Traefik ServiceMonitors "
+        "and the Probes compose's scrape intervals, so the 10 s rate windows and `detection_delay_s` hold "
+        "(kube-state-metrics keeps the chart's 30 s).",
+    ]
+    return lines
 
 
 def table(rows: list[Row], everything: bool = False) -> Table:

@@ -17,13 +17,23 @@ from kubernetes_validate import utils as kv_utils
 from referencing import Registry, Resource
 
 from srelab.export.model import (
+    ALERT_SINK_SERVICE,
+    ALERTMANAGER_POD_LABELS,
+    BLACKBOX_APP,
+    BLACKBOX_PORT,
     CHART_POD_LABELS,
     FALLBACK_LABEL,
+    NS_BACKEND,
     NS_INGRESS,
     NS_MONITORING,
     REQUEST_ID_DEFAULT,
     REQUEST_ID_ENV,
     ROLES,
+    TRAEFIK_PORTS,
+    TRAEFIK_SERVICE_PORTS,
+)
+from srelab.export.model import (
+    APP as ITEMS_APP,
 )
 
 Obj = dict[str, Any]
@@ -112,6 +122,53 @@ RULE_FIELDS = {"record", "alert", "expr", "for", "keep_firing_for", "labels", "a
 PROM_DURATION = re.compile(
     r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
 )
+
+# Probe, as the pinned operator defines it (prometheus-operator v0.93.0, the operator of
+# kube-prometheus-stack 88.5.3: pkg/apis/monitoring/v1/probe_types.go ProbeSpec, ProberSpec,
+# ProbeTargets, ProbeTargetStaticConfig; the inlined HTTPConfig (http_config.go), ProxyConfig and
+# NativeHistogramConfig (types.go) add their fields to spec and spec.prober).
+PROBE_SPEC_FIELDS = {
+    "jobName", "prober", "module", "targets", "interval", "scrapeTimeout", "metricRelabelings",
+    "authorization", "sampleLimit", "targetLimit", "scrapeProtocols", "fallbackScrapeProtocol",
+    "labelLimit", "labelNameLengthLimit", "labelValueLengthLimit", "keepDroppedTargets",
+    "scrapeClass", "params",
+    # HTTPConfig (HTTPConfigWithoutTLS + tlsConfig)
+    "basicAuth", "oauth2", "bearerTokenSecret", "followRedirects", "enableHttp2", "tlsConfig",
+    # NativeHistogramConfig
+    "scrapeNativeHistograms", "scrapeClassicHistograms", "nativeHistogramBucketLimit",
+    "nativeHistogramMinBucketFactor", "convertClassicHistogramsToNHCB",
+}  # fmt: skip
+# ProberSpec: url (required, MinLength 1, address:port without a scheme), scheme (enum
+# http/https/HTTP/HTTPS), path (default /probe), plus ProxyConfig.
+PROBER_FIELDS = {"url", "scheme", "path", "proxyUrl", "noProxy", "proxyFromEnvironment", "proxyConnectHeader"}
+PROBE_TARGET_FIELDS = {"staticConfig", "ingress"}
+PROBE_STATIC_FIELDS = {"static", "labels", "relabelingConfigs"}
+PROBER_SCHEMES = {"http", "https", "HTTP", "HTTPS"}
+# AlertmanagerConfig v1alpha1 (prometheus-operator v0.93.0
+# pkg/apis/monitoring/v1alpha1/alertmanager_config_types.go): AlertmanagerConfigSpec, Route,
+# Matcher (matchType enum), Receiver (name MinLength 1), WebhookConfig (maxAlerts Minimum 0).
+AMCONFIG_SPEC_FIELDS = {"route", "receivers", "inhibitRules", "muteTimeIntervals"}
+AMCONFIG_ROUTE_FIELDS = {
+    "receiver", "groupBy", "groupWait", "groupInterval", "repeatInterval", "matchers", "continue",
+    "routes", "muteTimeIntervals", "activeTimeIntervals",
+}  # fmt: skip
+AMCONFIG_MATCHER_FIELDS = {"name", "value", "matchType", "regex"}
+AMCONFIG_MATCH_TYPES = {"=", "!=", "=~", "!~"}
+AMCONFIG_RECEIVER_FIELDS = {
+    "name", "opsgenieConfigs", "pagerdutyConfigs", "discordConfigs", "slackConfigs", "webhookConfigs",
+    "wechatConfigs", "emailConfigs", "victoropsConfigs", "pushoverConfigs", "snsConfigs",
+    "telegramConfigs", "webexConfigs", "msteamsConfigs", "msteamsv2Configs", "rocketchatConfigs",
+}  # fmt: skip
+AMCONFIG_WEBHOOK_FIELDS = {
+    "sendResolved",
+    "url",
+    "urlSecret",
+    "httpConfig",
+    "maxAlerts",
+    "timeout",
+    "payload",
+}
+# monitoringv1.NonEmptyDuration / Duration (types.go): the Prometheus duration pattern.
 
 # Pods the Helm charts run, for the NetworkPolicy coverage check.
 CHART_PODS = [
@@ -314,6 +371,97 @@ def _crd_servicemonitor(obj: Obj) -> list[str]:
     return out
 
 
+def _crd_probe(obj: Obj) -> list[str]:
+    spec = obj.get("spec") or {}
+    out = []
+    if set(spec) - PROBE_SPEC_FIELDS:
+        out.append(f"unknown spec fields {sorted(set(spec) - PROBE_SPEC_FIELDS)}")
+    prober = spec.get("prober")
+    if not isinstance(prober, dict):
+        return [*out, "spec.prober is required"]
+    if set(prober) - PROBER_FIELDS:
+        out.append(f"unknown prober fields {sorted(set(prober) - PROBER_FIELDS)}")
+    url = prober.get("url")
+    if not isinstance(url, str) or not url or "://" in url:
+        out.append(f"prober.url must be address:port without a scheme, got {url!r}")
+    if "scheme" in prober and prober["scheme"] not in PROBER_SCHEMES:
+        out.append(f"prober.scheme {prober['scheme']!r} is not one of {sorted(PROBER_SCHEMES)}")
+    for key in ("interval", "scrapeTimeout"):
+        if key in spec and not PROM_DURATION.match(str(spec[key])):
+            out.append(f"spec.{key} {spec[key]!r} is not a Prometheus duration")
+    targets = spec.get("targets") or {}
+    if set(targets) - PROBE_TARGET_FIELDS:
+        out.append(f"unknown targets fields {sorted(set(targets) - PROBE_TARGET_FIELDS)}")
+    static = targets.get("staticConfig")
+    if static is None and targets.get("ingress") is None:
+        # ProbeTargets.Validate: one of staticConfig and ingress is required.
+        out.append("spec.targets needs staticConfig or ingress")
+    elif static is not None:
+        if set(static) - PROBE_STATIC_FIELDS:
+            out.append(f"unknown staticConfig fields {sorted(set(static) - PROBE_STATIC_FIELDS)}")
+        if not isinstance(static.get("static"), list) or not all(
+            isinstance(t, str) for t in static["static"]
+        ):
+            out.append("staticConfig.static must be a list of strings")
+        labels = static.get("labels") or {}
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+            out.append("staticConfig.labels must map strings to strings")
+    return out
+
+
+def _crd_alertmanagerconfig(obj: Obj) -> list[str]:
+    spec = obj.get("spec") or {}
+    out = []
+    if set(spec) - AMCONFIG_SPEC_FIELDS:
+        out.append(f"unknown spec fields {sorted(set(spec) - AMCONFIG_SPEC_FIELDS)}")
+    receivers = spec.get("receivers")
+    if not isinstance(receivers, list):
+        return [*out, "spec.receivers must be a list"]
+    names = set()
+    for r in receivers:
+        if set(r) - AMCONFIG_RECEIVER_FIELDS:
+            out.append(
+                f"receiver {r.get('name')}: unknown fields {sorted(set(r) - AMCONFIG_RECEIVER_FIELDS)}"
+            )
+        if not isinstance(r.get("name"), str) or not r["name"]:
+            out.append("every receiver needs a non-empty name")
+        names.add(r.get("name"))
+        for hook in r.get("webhookConfigs") or []:
+            if set(hook) - AMCONFIG_WEBHOOK_FIELDS:
+                out.append(
+                    f"receiver {r.get('name')}: unknown webhook fields "
+                    f"{sorted(set(hook) - AMCONFIG_WEBHOOK_FIELDS)}"
+                )
+            if not hook.get("url") and not hook.get("urlSecret"):
+                out.append(f"receiver {r.get('name')}: a webhook needs url or urlSecret")
+            if not isinstance(hook.get("maxAlerts", 0), int) or hook.get("maxAlerts", 0) < 0:
+                out.append(f"receiver {r.get('name')}: maxAlerts must be an integer >= 0")
+    route = spec.get("route")
+    if not isinstance(route, dict):
+        return [*out, "spec.route is required"]
+    if set(route) - AMCONFIG_ROUTE_FIELDS:
+        out.append(f"unknown route fields {sorted(set(route) - AMCONFIG_ROUTE_FIELDS)}")
+    if route.get("receiver") not in names:
+        out.append(f"route receiver {route.get('receiver')!r} is not one of the receivers")
+    for key in ("groupWait", "groupInterval", "repeatInterval"):
+        if key in route and (not route[key] or not PROM_DURATION.match(str(route[key]))):
+            out.append(f"route.{key} {route[key]!r} is not a non-empty Prometheus duration")
+    for m in route.get("matchers") or []:
+        if set(m) - AMCONFIG_MATCHER_FIELDS or not m.get("name"):
+            out.append(f"matcher {m}: needs a name and only {sorted(AMCONFIG_MATCHER_FIELDS)}")
+        if m.get("matchType", "=") not in AMCONFIG_MATCH_TYPES:
+            out.append(
+                f"matcher {m.get('name')}: matchType {m.get('matchType')!r} "
+                f"not in {sorted(AMCONFIG_MATCH_TYPES)}"
+            )
+        if m.get("matchType") in ("=~", "!~"):
+            try:
+                re.compile(str(m.get("value", "")))
+            except re.error as exc:
+                out.append(f"matcher {m.get('name')}: regex does not compile: {exc}")
+    return out
+
+
 # Custom resources the export may render: (apiVersion, kind) -> structural check.
 CUSTOM_KINDS: dict[tuple[str, str], Callable[[Obj], list[str]]] = {
     ("traefik.io/v1alpha1", "IngressRoute"): _crd_ingressroute,
@@ -321,6 +469,8 @@ CUSTOM_KINDS: dict[tuple[str, str], Callable[[Obj], list[str]]] = {
     ("traefik.io/v1alpha1", "TraefikService"): _crd_traefikservice,
     ("monitoring.coreos.com/v1", "ServiceMonitor"): _crd_servicemonitor,
     ("monitoring.coreos.com/v1", "PrometheusRule"): _crd_prometheusrule,
+    ("monitoring.coreos.com/v1", "Probe"): _crd_probe,
+    ("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig"): _crd_alertmanagerconfig,
 }
 
 
@@ -566,11 +716,17 @@ def check_post_retries(objects: list[Obj]) -> list[str]:
     return out
 
 
+def items_deployments(objects: list[Obj]) -> list[Obj]:
+    """The items READ/WRITE Deployments (not the monitoring pieces such as the blackbox exporter)."""
+    return [
+        d for d in of_kind(objects, "Deployment") if pod_labels(d).get("app.kubernetes.io/name") == ITEMS_APP
+    ]
+
+
 def check_autoscaling(objects: list[Obj]) -> list[str]:
+    """Every items Deployment scales with an HPA (the exporters stay at one replica)."""
     out = []
-    deployments = {
-        (d["metadata"]["namespace"], d["metadata"]["name"]): d for d in of_kind(objects, "Deployment")
-    }
+    deployments = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in items_deployments(objects)}
     targeted = set()
     for hpa in of_kind(objects, "HorizontalPodAutoscaler"):
         ref = hpa["spec"]["scaleTargetRef"]
@@ -717,16 +873,86 @@ def check_network_policies(objects: list[Obj]) -> list[str]:
     return out
 
 
+def _admits(
+    policies: list[Obj], ns: str, labels: dict[str, str], src_ns: str, src: dict[str, str], port: int
+) -> bool:
+    """Whether an Ingress policy selecting (ns, labels) admits pods `src` of namespace `src_ns` on `port`."""
+    for policy in _policies_selecting(policies, ns, labels):
+        for rule in policy["spec"].get("ingress") or []:
+            ports = [p.get("port") for p in rule.get("ports") or []]
+            if ports and port not in ports:
+                continue
+            for peer in rule.get("from") or []:
+                ns_sel = peer.get("namespaceSelector")
+                if ns_sel is None or "ipBlock" in peer:
+                    continue
+                if selector_matches(ns_sel, {"kubernetes.io/metadata.name": src_ns}) and selector_matches(
+                    peer.get("podSelector"), src
+                ):
+                    return True
+    return False
+
+
+def check_detection_flows(objects: list[Obj]) -> list[str]:
+    """The probes reach Traefik and Prometheus reaches the exporter; only Alertmanager reaches the
+    webhook receiver (policies add up, so every policy selecting it must admit Alertmanager only)."""
+    out = []
+    policies = of_kind(objects, "NetworkPolicy")
+    deployments = {d["metadata"]["name"]: d for d in of_kind(objects, "Deployment")}
+    prometheus = CHART_POD_LABELS["prometheus"]
+    exporter = deployments.get(BLACKBOX_APP)
+    if exporter is not None:
+        labels = pod_labels(exporter)
+        if not _admits(policies, NS_MONITORING, labels, NS_MONITORING, prometheus, BLACKBOX_PORT):
+            out.append(f"{_name(exporter)}: no NetworkPolicy lets Prometheus scrape it on {BLACKBOX_PORT}")
+        for probe in of_kind(objects, "Probe"):
+            for target in ((probe["spec"].get("targets") or {}).get("staticConfig") or {}).get(
+                "static"
+            ) or []:
+                port = TRAEFIK_SERVICE_PORTS["websecure" if target.startswith("https:") else "web"]
+                entry = TRAEFIK_PORTS["websecure" if port == 443 else "web"]
+                if not _admits(
+                    policies, NS_INGRESS, CHART_POD_LABELS["traefik"], NS_MONITORING, labels, entry
+                ):
+                    out.append(
+                        f"{_name(probe)}: the exporter may not reach Traefik's port {entry} for {target}"
+                    )
+    sink = deployments.get(ALERT_SINK_SERVICE)
+    if sink is not None:
+        labels = pod_labels(sink)
+        selecting = _policies_selecting(policies, sink["metadata"]["namespace"], labels)
+        if not selecting:
+            out.append(f"{_name(sink)}: selected by no NetworkPolicy")
+        for policy in selecting:
+            for rule in policy["spec"].get("ingress") or []:
+                for peer in rule.get("from") or [None]:
+                    pods = (peer or {}).get("podSelector")
+                    ns_sel = (peer or {}).get("namespaceSelector")
+                    only_am = (
+                        peer is not None
+                        and "ipBlock" not in peer
+                        and ns_sel == {"matchLabels": {"kubernetes.io/metadata.name": NS_MONITORING}}
+                        and (pods or {}).get("matchLabels") == ALERTMANAGER_POD_LABELS
+                    )
+                    if not only_am:
+                        out.append(
+                            f"{_name(policy)}: admits {peer} to {ALERT_SINK_SERVICE} (only Alertmanager may)"
+                        )
+    return out
+
+
 def internal_paths(objects: list[Obj]) -> set[str]:
     """HTTP paths of the items pods' probes and of the ServiceMonitor endpoints scraping them."""
     paths = set()
-    for d in of_kind(objects, "Deployment"):
+    for d in items_deployments(objects):
         for c in containers(d):
             for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
                 path = _http_path(c.get(probe))
                 if path:
                     paths.add(path)
     for sm in of_kind(objects, "ServiceMonitor"):
+        if sm["metadata"].get("namespace") != NS_BACKEND:
+            continue
         for endpoint in (sm.get("spec") or {}).get("endpoints") or []:
             if endpoint.get("path"):
                 paths.add(endpoint["path"])
@@ -801,6 +1027,7 @@ def problems(objects: list[Obj], version: str, zones: Iterable[str] | None = Non
         check_disruption,
         check_containers,
         check_network_policies,
+        check_detection_flows,
     ):
         found += check(objects)
     found += check_zones(objects, zones)

@@ -477,6 +477,12 @@ CHARTS: dict[str, Chart] = {
             ),
         },
         open=[
+            # A LabelSelector, and {type: <strategy>}: values.yaml declares both as {} (88.5.3
+            # lines "alertmanagerConfigSelector: {}", "alertmanagerConfigMatcherStrategy: {}") and
+            # templates/alertmanager/alertmanager.yaml copies them into the Alertmanager as given;
+            # their fields are the operator's (KPS_ALERTMANAGER_FACTS below).
+            "alertmanager.alertmanagerSpec.alertmanagerConfigMatcherStrategy",
+            "alertmanager.alertmanagerSpec.alertmanagerConfigSelector",
             "alertmanager.alertmanagerSpec.nodeSelector",
             "grafana.grafana.ini",
             "grafana.nodeSelector",
@@ -760,3 +766,29 @@ TRAEFIK_IMAGE_WORKDIR = "/"
 # traefik v3.7.9 pkg/server/middleware/plugins.go findPluginConfig: a Middleware's `plugin` must
 # hold exactly one entry ("no configuration or too many plugin definition"), and
 # pkg/plugins/builder.go Build looks its key up among the plugins of the static configuration.
+
+
+# --- kube-prometheus-stack 88.5.3: how the chart selects Probes and AlertmanagerConfigs -----------
+# templates/prometheus/prometheus.yaml: probeSelector is the value given, else {release: <release>}
+# while probeSelectorNilUsesHelmValues is true, else {} (every Probe); probeNamespaceSelector is {}
+# unless set. templates/alertmanager/alertmanager.yaml: alertmanagerConfigSelector is the value
+# given, else {} (values.yaml default {}: every AlertmanagerConfig); alertmanagerConfigNamespaceSelector
+# is copied as given (default {}); alertmanagerConfigMatcherStrategy only when set.
+# prometheus-operator v0.93.0 pkg/apis/monitoring/v1/alertmanager_types.go
+# AlertmanagerConfigMatcherStrategy.type: enum OnNamespace (default: routes get
+# namespace="<the AlertmanagerConfig's namespace>"), OnNamespaceExceptForAlertmanagerNamespace (no
+# such matcher for AlertmanagerConfigs in the Alertmanager's own namespace), None.
+KPS_ALERTMANAGER_FACTS = {
+    "probe_selector_nil_uses_helm_values": "probeSelectorNilUsesHelmValues",
+    "config_selector": "alertmanagerConfigSelector",
+    "matcher_strategy": "alertmanagerConfigMatcherStrategy",
+    "matcher_strategy_types": ("OnNamespace", "OnNamespaceExceptForAlertmanagerNamespace", "None"),
+}
+KPS_ALERTMANAGER_SOURCES = [
+    "https://github.com/prometheus-community/helm-charts/blob/kube-prometheus-stack-88.5.3/"
+    "charts/kube-prometheus-stack/templates/alertmanager/alertmanager.yaml",
+    "https://github.com/prometheus-community/helm-charts/blob/kube-prometheus-stack-88.5.3/"
+    "charts/kube-prometheus-stack/templates/prometheus/prometheus.yaml",
+    "https://github.com/prometheus-operator/prometheus-operator/blob/v0.93.0/"
+    "pkg/apis/monitoring/v1/alertmanager_types.go",
+]

@@ -44,9 +44,9 @@ def main() -> None:
         if isinstance(user, str) and user.startswith("65534:"):
             svc["user"] = "65534:0"
     files = FIXTURES / "files"
-    # Only Redis' config, Traefik's dynamic config and Prometheus' config and rules are read by
-    # the export.
-    for name in ("redis", "traefik", "prometheus"):
+    # Only Redis' config, Traefik's dynamic config, Prometheus' config and rules, the blackbox
+    # modules, Alertmanager's routing and the alert-sink script are read by the export.
+    for name in ("redis", "traefik", "prometheus", "blackbox", "alertmanager", "alert-sink"):
         for vol in (services.get(name) or {}).get("volumes") or []:
             if vol.get("type") != "bind" or vol["source"].startswith("/"):
                 continue

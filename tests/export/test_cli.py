@@ -16,7 +16,7 @@ def test_export_writes_the_folder_and_prints_the_summary(tmp_path: Path, params)
     result = run_cli("export", "k8s", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "compose -> GKE conversion" in result.stdout
-    assert "wrote " in result.stdout and "6 Deployment" in result.stdout.replace("\n", " ")
+    assert "wrote " in result.stdout and "8 Deployment" in result.stdout.replace("\n", " ")
     for rel in (
         "kustomization.yaml",
         "CONVERSION.md",

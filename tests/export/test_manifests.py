@@ -508,6 +508,9 @@ def test_only_the_listed_flows_are_allowed(objects):
         ("monitoring", "data", "allow-prometheus-to-redis-exporter"),
         ("monitoring", "monitoring", "allow-within-monitoring"),
         ("traefik", "monitoring", "allow-traefik-to-grafana"),
+        ("monitoring", "traefik", "allow-blackbox-to-traefik"),
+        ("monitoring", "monitoring", "allow-prometheus-to-blackbox"),
+        ("monitoring", "monitoring", "allow-alertmanager-to-alert-sink"),
     }
 
 

@@ -11,6 +11,10 @@ from the export's own translation table:
   release name.
 - kube-prometheus-stack 88.5.3 templates/prometheus/servicemonitor.yaml (no jobLabel) scrapes
   Service kube-prometheus-stack-prometheus (templates/prometheus/service.yaml, fullname helper).
+- kube-prometheus-stack 88.5.3 templates/alertmanager/servicemonitor.yaml (no jobLabel) scrapes
+  Service kube-prometheus-stack-alertmanager (templates/alertmanager/service.yaml).
+- A Probe's job: prometheus-operator v0.93.0 pkg/prometheus/promcfg.go generateProbeConfig
+  relabels `job` to spec.jobName when set; otherwise the job stays probe/<namespace>/<name>.
 - Loki `service`: our Alloy config copies the pod label named in its relabel rule.
 """
 
@@ -41,6 +45,7 @@ TRAEFIK_METRICS_SERVICE = {
     "default_job_label": "traefik",  # .Release.Name
 }
 KPS_PROMETHEUS_SERVICE = "kube-prometheus-stack-prometheus"
+KPS_ALERTMANAGER_SERVICE = "kube-prometheus-stack-alertmanager"
 # Streams pushed to Loki from outside any pod (srelab chaos writes its fault annotations itself).
 EXTERNAL_STREAMS = {"srelab-chaos"}
 
@@ -64,6 +69,10 @@ def produced_jobs(objects: list[dict[str, Any]], traefik_values: dict[str, Any])
     label = sm_values.get("jobLabel") or TRAEFIK_METRICS_SERVICE["default_job_label"]
     jobs.add(TRAEFIK_METRICS_SERVICE["labels"].get(label) or TRAEFIK_METRICS_SERVICE["name"])
     jobs.add(KPS_PROMETHEUS_SERVICE)
+    jobs.add(KPS_ALERTMANAGER_SERVICE)
+    for probe in v.of_kind(objects, "Probe"):
+        meta = probe["metadata"]
+        jobs.add(probe["spec"].get("jobName") or f"probe/{meta['namespace']}/{meta['name']}")
     return jobs
 
 

@@ -45,7 +45,10 @@ def test_every_compose_key_is_listed_live_model(live_render, live_inputs):
 @pytest.mark.parametrize(
     ("service", "key", "status"),
     [
-        ("traefik", "volumes:/var/run/docker.sock", summary.DROPPED),
+        # Only socket-proxy holds the Docker socket; there is no Docker on GKE.
+        ("socket-proxy", "(service)", summary.NOT_EXPORTED),
+        ("traefik", "secrets", summary.DROPPED),
+        ("redis", "secrets.redis-users.acl", summary.MAPPED),
         ("traefik", "ports", summary.REPLACED),
         ("web-a", "restart", summary.DROPPED),
         ("web-a", "logging", summary.DROPPED),
@@ -85,9 +88,16 @@ def test_an_unknown_compose_key_shows_up_for_review(params):
 
 def test_conversion_md_and_table(fixture_render):
     text = fixture_render.files["CONVERSION.md"]
-    assert "| backend | srelab-secrets | REDIS_PASSWORD |" in text
+    # compose secret files become Secret keys (the items pods: only their password file).
+    assert "| backend | srelab-secrets | redis-items-password |" in text
+    assert "| data | srelab-secrets | redis-admin-password, redis-exporter-password.json, " in text
     assert "fixture-secret" not in text  # secret values are shown as ${NAME}
-    assert "${REDIS_PASSWORD}" in text
+    # No compose value shown in the table is a secret any more (they are files); the redaction
+    # still applies to any that comes back.
+    assert summary._redact({"X": "s3cret", "Y": ["--pass", "s3cret"]}, {"s3cret": "P"}) == {
+        "X": "${P}",
+        "Y": ["--pass", "${P}"],
+    }
     assert len([line for line in text.splitlines() if line.startswith("| ")]) > len(fixture_render.rows)
     assert summary.table(fixture_render.rows, everything=True).row_count == len(fixture_render.rows)
     attention = [r for r in fixture_render.rows if r.status != summary.MAPPED]

@@ -285,3 +285,63 @@ def test_chaos_dashboard_shows_load_errors_and_fault_annotations() -> None:
     for path, dash in dashboards().items():
         tags = [a.get("target", {}).get("tags") for a in dash["annotations"]["list"]]
         assert ["chaos"] in tags, f"{path.name}: no chaos annotations"
+
+
+# Core panel plugin ids of the pinned Grafana (GRAFANA_IMAGE grafana/grafana:12.2.1): the plugin.json
+# `id` of each folder under public/app/plugins/panel/ of grafana/grafana (state-timeline: core since
+# 8.0; its options showValue, rowHeight, mergeValues, alignValue, legend, tooltip are those of
+# state-timeline/panelcfg.cue). A third-party or misspelt type renders as "panel plugin not found".
+GRAFANA_CORE_PANELS = {
+    "row", "timeseries", "stat", "gauge", "bargauge", "barchart", "table", "text", "logs", "heatmap",
+    "histogram", "piechart", "state-timeline", "status-history", "news", "dashlist", "alertlist",
+    "annolist", "nodeGraph", "traces", "flamegraph", "geomap", "canvas", "xychart", "trend",
+    "candlestick", "datagrid", "welcome", "gettingstarted", "live", "debug",
+}  # fmt: skip
+STATE_TIMELINE_OPTIONS = {
+    "showValue",
+    "rowHeight",
+    "mergeValues",
+    "alignValue",
+    "legend",
+    "tooltip",
+    "perPage",
+}
+
+
+def test_dashboards_use_only_core_panel_types() -> None:
+    for path, dash in dashboards().items():
+        for panel in panels(dash):
+            assert panel["type"] in GRAFANA_CORE_PANELS, f"{path.name}/{panel.get('title')}: {panel['type']}"
+            if panel["type"] == "state-timeline":
+                unknown = set(panel.get("options") or {}) - STATE_TIMELINE_OPTIONS
+                assert not unknown, f"{path.name}/{panel['title']}: state-timeline options {unknown}"
+
+
+def test_alert_and_slo_series_are_allowed_and_invented_ones_are_not() -> None:
+    assert is_allowed_metric("ALERTS")
+    slo = {n for n in recording_rule_names() if n.startswith("slo:")}
+    assert {"slo:items_errors:ratio_rate1m", "slo:items_availability:objective"} <= slo
+    assert all(is_allowed_metric(n) for n in slo)
+    assert not is_allowed_metric("slo:items_errors:ratio_rate5m")
+
+
+def test_chaos_dashboard_shows_alert_state_and_slo_burn_beside_the_faults() -> None:
+    chaos = json.loads((GRAFANA_DIR / "dashboards" / "chaos.json").read_text())
+    timelines = [p for p in panels(chaos) if p["type"] == "state-timeline"]
+    (timeline,) = timelines
+    (target,) = timeline["targets"]
+    assert 'ALERTS{alertstate="firing"}' in target["expr"] and "by (alertname)" in target["expr"]
+    assert target["legendFormat"] == "{{alertname}}"
+    # The fault annotations are dashboard-wide, so they are drawn on this panel too.
+    assert any(a.get("target", {}).get("tags") == ["chaos"] for a in chaos["annotations"]["list"])
+    burn = next(p for p in panels(chaos) if "burn" in p["title"].lower())
+    exprs = [t["expr"] for t in burn["targets"]]
+    used = {n for e in exprs for n in re.findall(r"slo:[\w:]+", e)}
+    assert used <= recording_rule_names() and any("objective" in n for n in used)
+    # The panel's thresholds are the burn-rate multipliers the alerts use.
+    alerts = (CONFIG / "prometheus" / "rules" / "alerts.yml").read_text()
+    multipliers = {float(m) for m in re.findall(r">\s*([0-9.]+)\s*\*\s*\(1 - slo:", alerts)}
+    steps = {
+        s["value"] for s in burn["fieldConfig"]["defaults"]["thresholds"]["steps"] if s["value"] is not None
+    }
+    assert multipliers and steps == multipliers

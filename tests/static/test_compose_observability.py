@@ -75,9 +75,9 @@ def test_published_ports_come_from_lab_env() -> None:
             for port in published_ports(svc):
                 variable = re.search(r"\$\{(LAB_[A-Z_]+_PORT)", port).group(1)
                 assert env.get(variable, "").isdigit(), f"{variable} missing from lab.env"
-    # Only the UIs (and Loki, for the chaos runner) are published.
+    # Only the UIs (and Loki, for the chaos runner; Alertmanager is both) are published.
     published = {n for n, s in obs_services().items() if s.get("ports")}
-    assert published == {"prometheus", "grafana", "loki", "kibana"}
+    assert published == {"prometheus", "alertmanager", "grafana", "loki", "kibana"}
 
 
 def test_every_long_running_service_has_a_healthcheck_and_one_shots_are_awaited() -> None:

@@ -694,7 +694,8 @@ def _detection_notes(ctx: Context) -> list[str]:
         "of the items Deployments: Traefik's CRD provider has no health checks, so on the cluster that "
         "series does not exist; the sum of ready pods is what the sum of up servers counts on compose "
         "(the pods' readinessProbe is Traefik's readiness check there). kube-state-metrics refreshes it "
-        "from the API, so NoReplicaReady can fire a few seconds later than on compose.",
+        "from the API and is scraped at Prometheus' scrapeInterval (its ServiceMonitor sets none), so "
+        "NoReplicaReady can fire up to one such interval later than on compose.",
         f'- `entrypoint="web"` -> `entrypoint="{entry}"`, the entrypoint the items routers listen on. '
         f"Differs: Grafana (`{ctx.params.grafana_host}`) is routed on the same entrypoint, so the SLO "
         "ratios (rules/slo.yml) count its requests too; Traefik's entrypoint metrics have no host label "
@@ -706,7 +707,7 @@ def _detection_notes(ctx: Context) -> list[str]:
         "compose's webhook receiver (`alert-sink`); the chart's own alerts keep the chart's routing. "
         "- Cadence: rule groups keep compose's intervals, and the items, Redis and Traefik ServiceMonitors "
         "and the Probes compose's scrape intervals, so the 10 s rate windows and `detection_delay_s` hold "
-        "(kube-state-metrics keeps the chart's 30 s).",
+        "(kube-state-metrics: Prometheus' scrapeInterval, the chart's ServiceMonitor sets none).",
     ]
     return lines
 

@@ -122,7 +122,6 @@ def wait_until(check, timeout_s: float, interval_s: float = 0.25, what: str = "c
     pytest.fail(f"timed out after {timeout_s} s waiting for {what} (last: {last!r})", pytrace=False)
 
 
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The tutorial's test runs last among the live tests: its first command is `srelab up
     --profile monitoring --profile loadtest` on the shared stack, and in two full CI runs every

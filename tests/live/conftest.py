@@ -123,10 +123,16 @@ def wait_until(check, timeout_s: float, interval_s: float = 0.25, what: str = "c
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The tutorial's test runs last among the live tests: its first command is `srelab up
-    --profile monitoring --profile loadtest` on the shared stack, and in two full CI runs every
-    live test after it found that stack changed (the Locust UI's requests all 404, the proxy 404
-    for localhost, Redis' container gone) while the same tests passed before it."""
-    last = [i for i in items if i.nodeid.startswith("tests/live/test_tutorial_live.py")]
-    if last:
-        items[:] = [i for i in items if i not in last] + last
+    """The browser tests of the live UIs run first among the live tests, the tutorial's last.
+    In full runs the Locust UI's swarm got 404 for every request after the security tests (and
+    after the tutorial, whose `srelab up` reshapes the shared stack), though it passes on a fresh
+    stack; cause not found yet. Every live test after the tutorial failed in one CI run."""
+    live = [i for i in items if i.nodeid.startswith("tests/live/")]
+    if not live:
+        return
+    first = [i for i in live if i.nodeid.startswith("tests/live/test_web_ui_live.py")]
+    last = [i for i in live if i.nodeid.startswith("tests/live/test_tutorial_live.py")]
+    middle = [i for i in live if i not in first and i not in last]
+    start = items.index(live[0])
+    others = [i for i in items if i not in live]
+    items[:] = others[:start] + first + middle + last + others[start:]

@@ -287,11 +287,8 @@ def measure(
                 resolve_s=resolve,
             )
         )
+    # One entry per fault index (a fault hitting several containers is one fault).
     detections = sorted(per_fault.values(), key=lambda d: d.fault)
-    # One fault hitting several containers is one fault: silent only when none of them alerted.
-    by_index: dict[int, bool] = {}
-    for d in detections:
-        by_index[d.fault] = by_index.get(d.fault, False) or d.detected
     return Detection(
         status="measured",
         attribution_grace_s=grace_s,
@@ -299,7 +296,7 @@ def measure(
         faults=detections,
         false_positives=false_positives,
         already_firing=already,
-        silent_faults=sorted(i for i, hit in by_index.items() if not hit),
+        silent_faults=[d.fault for d in detections if not d.detected],
     )
 
 

@@ -11,7 +11,7 @@ from python_on_whales.exceptions import DockerException
 
 from srelab.errors import LabError
 from srelab.secrets import ensure_secret_files, ensure_secrets
-from srelab.settings import COMPOSE_DIR, COMPOSE_FILES, LAB_ENV, PROFILES, SECRETS_ENV, Settings
+from srelab.settings import COMPOSE_DIR, LAB_ENV, PROFILES, SECRETS_ENV, Settings
 
 
 def compose_client(settings: Settings, profiles: Iterable[str] = PROFILES) -> DockerClient:
@@ -25,7 +25,7 @@ def compose_client(settings: Settings, profiles: Iterable[str] = PROFILES) -> Do
     os.environ.update(settings.compose_environment())
     env_files = [LAB_ENV, SECRETS_ENV]
     return DockerClient(
-        compose_files=list(COMPOSE_FILES),
+        compose_files=list(settings.compose_files),
         compose_env_files=env_files,
         compose_profiles=list(profiles),
         compose_project_directory=COMPOSE_DIR,

@@ -17,13 +17,14 @@ ADMIN_PASSWORD_FILE = "/run/secrets/redis-admin-password"
 # after a restart of Redis, SCRIPT LOAD of its two scripts (redis-py's Script), CLIENT SETNAME
 # (handshake; redis-py's CLIENT SETINFO is unknown to Redis 7.0, and its error ignored); plus
 # what the scripts call, which the ACL checks too: GET, HGET, INCR, HSET, ZADD, SET (create) and
-# ZRANGE, HMGET (list); SET of the blackbox probe's own expiring keys (items:probe:*).
+# ZRANGE, HMGET (list); SET of the blackbox probe's own expiring keys (items:probe:*); WAIT (in
+# HA, a create is acknowledged once a replica has it).
 # No FLUSHALL, CONFIG, KEYS, EVAL of arbitrary code, DEBUG or SHUTDOWN.
 ITEMS_RULES = (
     "resetchannels -@all "
     "~items:seq ~items:data ~items:by_seq ~items:idem:* ~items:req:* ~items:probe:* "
     "+ping +hget +evalsha +script|load +client|setname "
-    "+get +incr +hset +zadd +set +zrange +hmget"
+    "+get +incr +hset +zadd +set +zrange +hmget +wait"
 )
 
 # redis_exporter: the list its README ("Authenticating with Redis") gives for a dedicated user,
@@ -37,8 +38,20 @@ EXPORTER_RULES = (
     "-reset -auth -asking"
 )
 
-# The container's healthcheck: PING and nothing else.
-HEALTHCHECK_RULES = "resetchannels -@all +ping"
+# The container's healthcheck: PING, and INFO (in HA it checks a replica's link to its primary).
+HEALTHCHECK_RULES = "resetchannels -@all +ping +info"
+
+# Replication (HA, compose/redis-ha.yaml): what a replica sends its primary, per the Redis docs
+# ("Replication", "Authenticating replicas with ACL"): PSYNC, REPLCONF and PING.
+REPLICA_RULES = "resetchannels -@all +psync +replconf +ping"
+
+# Sentinel's user on the Redis nodes: the list the Redis Sentinel docs give ("Redis Sentinel ACL
+# configuration"): its hello channel, INFO/ROLE, and what a failover sends (SLAVEOF, CONFIG
+# REWRITE, CLIENT KILL, SCRIPT KILL, inside MULTI/EXEC).
+SENTINEL_RULES = (
+    "resetchannels &__sentinel__:hello -@all +multi +slaveof +ping +exec +subscribe +config|rewrite "
+    "+role +publish +info +client|setname +client|kill +script|kill"
+)
 
 # Operators and srelab's own tools (`docker exec` into the redis container: bench's CONFIG SET,
 # the load runs' ZCARD and FLUSHALL): everything. Its password is in a file only the redis
@@ -51,7 +64,12 @@ USERS: dict[str, tuple[str, str]] = {
     "items": ("REDIS_ITEMS_PASSWORD", ITEMS_RULES),
     "exporter": ("REDIS_EXPORTER_PASSWORD", EXPORTER_RULES),
     "healthcheck": ("REDIS_HEALTH_PASSWORD", HEALTHCHECK_RULES),
+    "replica": ("REDIS_REPLICA_PASSWORD", REPLICA_RULES),
+    "sentinel": ("REDIS_SENTINEL_PASSWORD", SENTINEL_RULES),
 }
+
+# The Sentinels' own password (their `requirepass`: the items service and peer Sentinels send it).
+SENTINEL_PASSWORD_VARIABLE = "SENTINEL_PASSWORD"
 
 
 def acl_file(passwords: dict[str, str]) -> str:
@@ -82,6 +100,9 @@ PASSWORD_FILES = {
     "redis-admin-password": "REDIS_PASSWORD",
     "redis-health-password": "REDIS_HEALTH_PASSWORD",
     "redis-items-password": "REDIS_ITEMS_PASSWORD",
+    "redis-replica-password": "REDIS_REPLICA_PASSWORD",
+    "redis-sentinel-password": "REDIS_SENTINEL_PASSWORD",
+    "sentinel-password": SENTINEL_PASSWORD_VARIABLE,
 }
 ACL_FILE = "redis-users.acl"
 EXPORTER_FILE = "redis-exporter-password.json"

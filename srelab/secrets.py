@@ -111,12 +111,21 @@ def ensure_secret_files(env_path: Path = SECRETS_ENV, directory: Path = SECRET_F
         if not env.get(variable):
             raise LabError(f"{variable} is empty in {env_path}: remove the line to regenerate it")
         passwords[variable] = env[variable]
+    sentinel_password = env.get(redis_acl.SENTINEL_PASSWORD_VARIABLE)
+    if not sentinel_password:
+        raise LabError(
+            f"{redis_acl.SENTINEL_PASSWORD_VARIABLE} is empty in {env_path}: remove the line to regenerate it"
+        )
     files = {
         REDIS_ACL_FILE: redis_acl.acl_file(passwords),
         # One password a file, for the redis container (admin, healthcheck) and the items service.
         "redis-admin-password": passwords["REDIS_PASSWORD"] + "\n",
         "redis-health-password": passwords["REDIS_HEALTH_PASSWORD"] + "\n",
         "redis-items-password": passwords["REDIS_ITEMS_PASSWORD"] + "\n",
+        # HA (compose/redis-ha.yaml): replication, Sentinel -> nodes, clients -> Sentinels.
+        "redis-replica-password": passwords["REDIS_REPLICA_PASSWORD"] + "\n",
+        "redis-sentinel-password": passwords["REDIS_SENTINEL_PASSWORD"] + "\n",
+        "sentinel-password": sentinel_password + "\n",
         # redis_exporter's REDIS_PASSWORD_FILE: JSON, address (as in REDIS_ADDR) -> password.
         "redis-exporter-password.json": json.dumps({REDIS_ADDR: passwords["REDIS_EXPORTER_PASSWORD"]}) + "\n",
     }

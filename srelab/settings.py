@@ -30,6 +30,9 @@ COMPOSE_FILES: tuple[Path, ...] = (
     COMPOSE_DIR / "loadtest.yaml",
 )
 PROFILES: tuple[str, ...] = ("monitoring", "elk", "loadtest")
+# LAB_REDIS_TOPOLOGY=ha adds this file on top of compose.yaml (Redis nodes b and c, Sentinels).
+REDIS_HA_FILE = COMPOSE_DIR / "redis-ha.yaml"
+REDIS_TOPOLOGIES: tuple[str, ...] = ("ha", "single")
 # What `make up` starts by default: the core plus monitoring and logging, not the Locust UI.
 DEFAULT_PROFILES: tuple[str, ...] = ("monitoring", "elk")
 
@@ -65,6 +68,14 @@ class Settings(BaseSettings):
     # Host names Traefik routes (compose/lab.env LAB_HOSTS); see host_rule.
     lab_hosts: str = "localhost,127.0.0.1,traefik"
     lab_alertmanager_port: int
+    # Redis: three nodes and Sentinels (ha) or one node (single); docs/redis-ha.md.
+    lab_redis_topology: Literal["ha", "single"] = "ha"
+    lab_redis_master_name: str = "items"
+    lab_backend_net: str = Field(pattern=r"^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){2}$")
+    lab_sentinel_down_after_ms: int = Field(ge=100)
+    lab_sentinel_failover_timeout_ms: int = Field(ge=1000)
+    lab_redis_min_replica_acks: int = Field(ge=0, le=2)
+    lab_redis_wait_timeout_ms: int = Field(ge=10, le=900)
 
     traefik_image: str
     redis_image: str
@@ -109,6 +120,13 @@ class Settings(BaseSettings):
     def host_rule(self) -> str:
         """LAB_HOSTS as a Traefik rule: Host(`a`) || Host(`b`) (Host ignores the port)."""
         return " || ".join(f"Host(`{name}`)" for name in self.hosts)
+
+    @property
+    def compose_files(self) -> tuple[Path, ...]:
+        """The compose files in merge order: the HA overlay right after the core in `ha`."""
+        if self.lab_redis_topology == "ha":
+            return (COMPOSE_FILES[0], REDIS_HA_FILE, *COMPOSE_FILES[1:])
+        return COMPOSE_FILES
 
     @property
     def project(self) -> str:

@@ -34,6 +34,8 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
         redis_client if redis_client is not None else make_redis(settings),
         idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
         on_error=metrics.redis_error,
+        min_replica_acks=settings.redis_min_replica_acks,
+        wait_timeout_ms=settings.redis_wait_timeout_ms,
     )
     app.extensions[EXTENSION_KEY] = Runtime(settings=settings, store=store, metrics=metrics)
 
@@ -53,7 +55,13 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
         "items service ready",
         extra={
             "fields": {
-                "redis": f"{settings.redis_host}:{settings.redis_port}/{settings.redis_db}",
+                "redis": (
+                    f"sentinels {','.join(f'{h}:{p}' for h, p in settings.redis_sentinels)} "
+                    f"master {settings.redis_master_name}"
+                    if settings.redis_sentinels
+                    else f"{settings.redis_host}:{settings.redis_port}/{settings.redis_db}"
+                ),
+                "min_replica_acks": settings.redis_min_replica_acks,
                 "multiprocess_metrics": metrics.multiproc_dir is not None,
             }
         },

@@ -73,17 +73,38 @@ def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int, ma
 def redis_password(env: Mapping[str, str]) -> str | None:
     """REDIS_PASSWORD_FILE's content (compose mounts it from a secret: no password in the
     environment or `docker inspect`), else REDIS_PASSWORD; one trailing newline is dropped."""
-    path = env.get("REDIS_PASSWORD_FILE")
-    if not path:
+    if not env.get("REDIS_PASSWORD_FILE"):
         return env.get("REDIS_PASSWORD") or None
+    return secret_file(env, "REDIS_PASSWORD_FILE")
+
+
+def secret_file(env: Mapping[str, str], variable: str) -> str | None:
+    """The content of the file named by `variable` (one line; one trailing newline dropped)."""
+    path = env.get(variable)
+    if not path:
+        return None
     try:
         with open(path, encoding="utf-8") as f:
             value = f.read().removesuffix("\n")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"REDIS_PASSWORD_FILE={path!r} cannot be read: {exc.strerror or exc}") from None
+        raise ConfigError(f"{variable}={path!r} cannot be read: {exc.strerror or exc}") from None
     if not value or "\n" in value:
-        raise ConfigError(f"REDIS_PASSWORD_FILE={path!r} must hold one password on one line")
+        raise ConfigError(f"{variable}={path!r} must hold one password on one line")
     return value
+
+
+def sentinel_addresses(env: Mapping[str, str]) -> tuple[tuple[str, int], ...]:
+    """REDIS_SENTINELS, `host:port,host:port`: the Sentinels that name the primary (HA)."""
+    raw = (env.get("REDIS_SENTINELS") or "").strip()
+    if not raw:
+        return ()
+    found = []
+    for part in raw.split(","):
+        host, sep, port = part.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ConfigError(f"REDIS_SENTINELS={raw!r}: each entry must be host:port")
+        found.append((host, int(port)))
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -100,6 +121,13 @@ class Settings:
     redis_connect_timeout: float = 0.25
     redis_socket_timeout: float = 1.0
     redis_max_connections: int = 64
+    # HA: the Sentinels to ask for the primary of `redis_master_name` (empty: REDIS_HOST directly).
+    redis_sentinels: tuple[tuple[str, int], ...] = ()
+    redis_master_name: str = "items"
+    redis_sentinel_password: str | None = None
+    # A create is acknowledged once this many replicas have it (WAIT), else 503 outcome unknown.
+    redis_min_replica_acks: int = 0
+    redis_wait_timeout_ms: int = 500
     replica: str = "local"
     zone: str = "unknown"
     log_level: str = "INFO"
@@ -125,6 +153,12 @@ class Settings:
             redis_connect_timeout=env_float(env, "REDIS_CONNECT_TIMEOUT", 0.25, minimum=0.01),
             redis_socket_timeout=env_float(env, "REDIS_SOCKET_TIMEOUT", 1.0, minimum=0.01),
             redis_max_connections=env_int(env, "REDIS_MAX_CONNECTIONS", 64, minimum=1, maximum=10_000),
+            redis_sentinels=sentinel_addresses(env),
+            redis_master_name=(env.get("REDIS_MASTER_NAME") or "items").strip(),
+            redis_sentinel_password=secret_file(env, "REDIS_SENTINEL_PASSWORD_FILE"),
+            redis_min_replica_acks=env_int(env, "REDIS_MIN_REPLICA_ACKS", 0, minimum=0, maximum=16),
+            # Below the socket timeout (1 s): WAIT must answer before the read gives up.
+            redis_wait_timeout_ms=env_int(env, "REDIS_WAIT_TIMEOUT_MS", 500, minimum=1, maximum=900),
             replica=default_replica(env),
             zone=default_zone(env),
             log_level=log_level,

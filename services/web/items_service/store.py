@@ -31,7 +31,9 @@ from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
+from redis.sentinel import Sentinel, SentinelManagedConnection
 
 from items_service.config import Settings
 
@@ -159,8 +161,12 @@ class StoreUnavailable(Exception):
 REPLY_LOST = "_items_reply_lost"
 
 
-class ReplyTrackingConnection(redis.Connection):
-    """A redis-py connection that marks the errors after which a command may have run.
+class NotReplicated(Exception):
+    """WAIT returned before the required number of replicas confirmed the write (HA)."""
+
+
+class _TracksLostReplies:
+    """Marks the redis-py errors after which a command may have run.
 
     Only read_response() can fail once the command is out, but the handshake (AUTH, CLIENT SETNAME)
     reads replies too, before the command is sent: those errors stay unmarked. (No health-check
@@ -171,19 +177,34 @@ class ReplyTrackingConnection(redis.Connection):
     def connect_check_health(self, *args: Any, **kwargs: Any) -> None:
         self._handshaking = True
         try:
-            super().connect_check_health(*args, **kwargs)
+            super().connect_check_health(*args, **kwargs)  # type: ignore[misc]
         finally:
             self._handshaking = False
 
     def read_response(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            return super().read_response(*args, **kwargs)
+            return super().read_response(*args, **kwargs)  # type: ignore[misc]
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             # The exact types only: their subclasses (BusyLoadingError, AuthenticationError, ...)
-            # are error replies, i.e. Redis answered and did not run the command.
-            if type(exc) in (redis.ConnectionError, redis.TimeoutError) and not self._handshaking:
+            # are error replies, i.e. Redis answered and did not run the command. So is READONLY,
+            # which the Sentinel-managed connection turns into a ConnectionError (demoted primary).
+            refused = isinstance(exc.__context__, redis.exceptions.ReadOnlyError)
+            if (
+                type(exc) in (redis.ConnectionError, redis.TimeoutError)
+                and not self._handshaking
+                and not refused
+            ):
                 setattr(exc, REPLY_LOST, True)
             raise
+
+
+class ReplyTrackingConnection(_TracksLostReplies, redis.Connection):
+    """A connection to the one Redis named by REDIS_HOST (LAB_REDIS_TOPOLOGY=single)."""
+
+
+class SentinelTrackingConnection(_TracksLostReplies, SentinelManagedConnection):
+    """A connection to the primary the Sentinels name: asked on every (re)connect, and dropped
+    when the node answers READONLY (it was demoted), so the next connect finds the new one."""
 
 
 def new_item_id() -> str:
@@ -200,21 +221,42 @@ def make_redis(settings: Settings) -> redis.Redis:
     redis-py 8 retries 10 times with backoff by default, which turns "Redis is down" into a
     multi-second hang per request; and a retried create could run twice. Stale pooled connections
     after a Redis restart are still replaced: the pool checks a connection before handing it out.
+
+    With REDIS_SENTINELS the client asks the Sentinels for the primary on every new connection,
+    with the same bounds: a dead Sentinel costs one connect timeout before the next is asked, and
+    while none names a primary that is up (failover under way) the request fails at once
+    (MasterNotFoundError) instead of waiting for one.
     """
+    common: dict[str, Any] = {
+        "socket_connect_timeout": settings.redis_connect_timeout,
+        "socket_timeout": settings.redis_socket_timeout,
+        "socket_keepalive": True,
+        "retry": Retry(NoBackoff(), 0),
+    }
+    client_name = "items-" + re.sub(r"[^A-Za-z0-9._-]", "_", settings.replica)[:64]
+    node: dict[str, Any] = {
+        **common,
+        "db": settings.redis_db,
+        "username": settings.redis_username,
+        "password": settings.redis_password,
+        "max_connections": settings.redis_max_connections,
+        "decode_responses": True,
+        "client_name": client_name,
+    }
+    if settings.redis_sentinels:
+        sentinel = Sentinel(
+            list(settings.redis_sentinels),
+            sentinel_kwargs={
+                **common,
+                "password": settings.redis_sentinel_password,
+                "client_name": client_name,
+            },
+        )
+        return sentinel.master_for(
+            settings.redis_master_name, connection_class=SentinelTrackingConnection, **node
+        )
     pool = redis.ConnectionPool(
-        host=settings.redis_host,
-        port=settings.redis_port,
-        db=settings.redis_db,
-        username=settings.redis_username,
-        password=settings.redis_password,
-        socket_connect_timeout=settings.redis_connect_timeout,
-        socket_timeout=settings.redis_socket_timeout,
-        socket_keepalive=True,
-        max_connections=settings.redis_max_connections,
-        retry=Retry(NoBackoff(), 0),
-        connection_class=ReplyTrackingConnection,
-        decode_responses=True,
-        client_name="items-" + re.sub(r"[^A-Za-z0-9._-]", "_", settings.replica)[:64],
+        host=settings.redis_host, port=settings.redis_port, connection_class=ReplyTrackingConnection, **node
     )
     return redis.Redis(connection_pool=pool)
 
@@ -226,9 +268,13 @@ class ItemStore:
         *,
         idempotency_ttl_seconds: int,
         on_error: Callable[[str, BaseException], None] | None = None,
+        min_replica_acks: int = 0,
+        wait_timeout_ms: int = 500,
     ) -> None:
         self.client = client
         self.idempotency_ttl_seconds = idempotency_ttl_seconds
+        self.min_replica_acks = min_replica_acks
+        self.wait_timeout_ms = wait_timeout_ms
         self._on_error = on_error
         self._create_script = client.register_script(CREATE_ITEM_LUA)
         self._list_script = client.register_script(LIST_PAGE_LUA)
@@ -259,7 +305,9 @@ class ItemStore:
             keys.append(REQUEST_KEY_PREFIX + request_key)
             ttl = min(ttl, REQUEST_KEY_TTL_SECONDS)
         with self._operation("create"):
-            stored, raw = self._create_script(keys=keys, args=[item.id, item.to_json(), ttl])
+            stored, raw = self._replicated(
+                "EVALSHA", self._create_script.sha, len(keys), *keys, item.id, item.to_json(), ttl
+            )
         if int(stored) == 1:
             return CreateResult(item=item, created=True)
         return CreateResult(item=Item.from_json(raw), created=False)
@@ -268,8 +316,47 @@ class ItemStore:
         """A probe write: the item is stored for PROBE_TTL_SECONDS under its own key only."""
         item = Item(id=new_item_id(), name=name, created_at=utc_now_iso())
         with self._operation("create"):
-            self.client.set(PROBE_PREFIX + item.id, item.to_json(), ex=PROBE_TTL_SECONDS)
+            self._replicated("SET", PROBE_PREFIX + item.id, item.to_json(), "EX", PROBE_TTL_SECONDS)
         return item
+
+    def _replicated(self, *command: Any) -> Any:
+        """Run a write and, when min_replica_acks > 0, WAIT for that many replicas in the same round
+        trip (a non-transactional pipeline). Fewer confirmations within wait_timeout_ms raise
+        StoreUnavailable with outcome_unknown: the write is on the primary and may or may not
+        survive a failover, so it is not acknowledged (docs/redis-ha.md)."""
+        if self.min_replica_acks == 0:
+            reply = self._run_script_aware(lambda: self.client.execute_command(*command))
+            return reply
+
+        def run() -> tuple[Any, Any]:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.execute_command(*command)
+            pipe.execute_command("WAIT", self.min_replica_acks, self.wait_timeout_ms)
+            reply, acks = pipe.execute(raise_on_error=False)
+            if isinstance(reply, Exception):
+                raise reply
+            if isinstance(acks, Exception):
+                raise acks
+            return reply, acks
+
+        reply, acks = self._run_script_aware(run)
+        if int(acks) < self.min_replica_acks:
+            cause = NotReplicated(
+                f"{acks} of {self.min_replica_acks} replica(s) confirmed in {self.wait_timeout_ms} ms"
+            )
+            if self._on_error is not None:
+                self._on_error("create", cause)
+            raise StoreUnavailable("create", cause, outcome_unknown=True)
+        return reply
+
+    def _run_script_aware(self, call: Callable[[], Any]) -> Any:
+        """`call()`, and once more after SCRIPT LOAD when Redis does not know the create script
+        (a restarted or newly promoted node): NOSCRIPT means nothing ran."""
+        try:
+            return call()
+        except NoScriptError:
+            self.client.script_load(CREATE_ITEM_LUA)
+            return call()
 
     def get(self, item_id: str) -> Item | None:
         with self._operation("get"):

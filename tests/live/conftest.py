@@ -38,7 +38,9 @@ def _free_port() -> int:
 def isolated_environment() -> dict[str, str]:
     """A project name and loopback ports of this run's own, so neither a running lab nor a
     parallel test run is disturbed."""
-    env = {"LAB_PROJECT": f"srelabtest{os.getpid()}"}
+    # The HA topology pins Redis nodes and Sentinels to addresses in LAB_BACKEND_NET's /24: a
+    # subnet of this run's own (two networks cannot share one).
+    env = {"LAB_PROJECT": f"srelabtest{os.getpid()}", "LAB_BACKEND_NET": f"10.214.{os.getpid() % 250}"}
     env.update({name: str(_free_port()) for name in PORT_VARIABLES})
     return env
 

@@ -21,7 +21,7 @@ ZONE_LABEL = "srelab.zone"
 
 @lru_cache(maxsize=8)
 def _load(profiles: tuple[str, ...], _environment: tuple[tuple[str, str], ...]) -> dict[str, Any]:
-    """Cached per profiles and per compose environment (local or upstream image names)."""
+    """Cached per profiles and per compose environment (local or upstream image names, topology)."""
     client = compose_client(get_settings(), profiles)
     try:
         model = client.compose.config(return_json=True)
@@ -33,7 +33,9 @@ def _load(profiles: tuple[str, ...], _environment: tuple[tuple[str, str], ...]) 
 
 def load_model(profiles: tuple[str, ...] = PROFILES) -> dict[str, Any]:
     """`docker compose config` as a dict, for the given profiles (all by default)."""
-    return _load(tuple(profiles), tuple(sorted(get_settings().compose_environment().items())))
+    settings = get_settings()
+    key = {**settings.compose_environment(), "LAB_REDIS_TOPOLOGY": settings.lab_redis_topology}
+    return _load(tuple(profiles), tuple(sorted(key.items())))
 
 
 def services(profiles: tuple[str, ...] = PROFILES) -> dict[str, dict[str, Any]]:

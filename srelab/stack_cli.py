@@ -17,6 +17,7 @@ from srelab.images import build_local_images
 from srelab.secrets import ensure_secrets
 from srelab.settings import DEFAULT_PROFILES, PROFILES, SECRETS_ENV, get_settings
 from srelab.stack import Stack, health_of, plan_services, resolve_profiles
+from srelab.topology import switch as switch_topology
 
 console = Console()
 
@@ -74,6 +75,7 @@ def up(
         names = ", ".join(sorted(plan.skipped))
         raise LabError(f"--strict: {len(plan.skipped)} service(s) cannot start here: {names}")
     stack.build(plan.start)
+    switch_topology(settings, stack.docker, lambda line: console.print(line, soft_wrap=True, highlight=False))
     stack.up(plan.start, timeout_s=timeout)
     _print_status(stack)
     skipped = f"; skipped {len(plan.skipped)}: see above" if plan.skipped else ""

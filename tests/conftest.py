@@ -37,6 +37,8 @@ class RedisServer:
     password: str = field(default_factory=lambda: secrets.token_hex(16))
     process: subprocess.Popen[bytes] | None = None
     paused: bool = False
+    # More redis-server options (e.g. replicaof, masterauth: tests/integration/web/test_web_redis_ha.py).
+    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -62,6 +64,7 @@ class RedisServer:
             "appendonly": "no",
             "daemonize": "no",
             "protected-mode": "yes",
+            **self.extra,
         }
         args = [binary] + [part for name, value in options.items() for part in (f"--{name}", value)]
         with open(self.workdir / "redis.log", "ab") as log:  # the child keeps its own copy of the fd

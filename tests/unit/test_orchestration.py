@@ -87,9 +87,17 @@ def test_profiles_resolve_and_reject_unknown_names() -> None:
         resolve_profiles(["bogus"])
 
 
-def test_core_plan_starts_proxy_replicas_and_redis() -> None:
+CORE = {"traefik", "socket-proxy", "web-a", "web-b", "web-c", "redis"}
+HA = {"redis-b", "redis-c", "sentinel-a", "sentinel-b", "sentinel-c"}
+
+
+@pytest.mark.parametrize(("topology", "expected"), [("ha", CORE | HA), ("single", CORE)])
+def test_core_plan_starts_proxy_replicas_and_redis(
+    monkeypatch: pytest.MonkeyPatch, topology: str, expected: set[str]
+) -> None:
+    monkeypatch.setenv("LAB_REDIS_TOPOLOGY", topology)
     plan = plan_services(get_settings(), ())
-    assert set(plan.start) == {"traefik", "socket-proxy", "web-a", "web-b", "web-c", "redis"}
+    assert set(plan.start) == expected
     assert plan.skipped == {}
 
 

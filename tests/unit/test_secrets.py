@@ -23,6 +23,9 @@ TEMPLATE = "\n".join(
         "REDIS_ITEMS_PASSWORD=",
         "REDIS_EXPORTER_PASSWORD=",
         "REDIS_HEALTH_PASSWORD=",
+        "REDIS_REPLICA_PASSWORD=",
+        "REDIS_SENTINEL_PASSWORD=",
+        "SENTINEL_PASSWORD=",
         "TRAEFIK_DASHBOARD_USER=admin",
         "TRAEFIK_DASHBOARD_PASSWORD=",
     ]
@@ -77,15 +80,28 @@ def test_redis_acl_file_has_hashes_only_and_default_cannot_log_in(tmp_path: Path
     lines = acl.splitlines()
     assert lines[0].startswith("user default off resetpass ")  # no password: nobody logs in as it
     users = {line.split()[1]: line for line in lines}
-    assert set(users) == {"default", "admin", "items", "exporter", "healthcheck"}
+    assert set(users) == {"default", "admin", "items", "exporter", "healthcheck", "replica", "sentinel"}
     for user, (variable, _) in redis_acl.USERS.items():
         assert f"#{hashlib.sha256(values[variable].encode()).hexdigest()}" in users[user]
     assert "~items:*" not in users["items"] and "~items:data" in users["items"]
     assert "+flushall" not in acl and "+@all" not in users["items"] + users["exporter"]
-    assert users["healthcheck"].endswith("-@all +ping")
+    assert users["healthcheck"].endswith("-@all +ping +info")
+    # Replication and Sentinel: only what each sends (the Redis docs' lists, srelab/redis_acl.py).
+    assert users["replica"].endswith("-@all +psync +replconf +ping")
+    assert "&__sentinel__:hello" in users["sentinel"] and "+slaveof" in users["sentinel"]
+    assert "~" not in users["replica"] + users["sentinel"]  # no key access at all
+    assert "+wait" in users["items"]
+    for name, variable in (
+        ("redis-replica-password", "REDIS_REPLICA_PASSWORD"),
+        ("redis-sentinel-password", "REDIS_SENTINEL_PASSWORD"),
+        ("sentinel-password", "SENTINEL_PASSWORD"),
+    ):
+        assert (out / name).read_text() == values[variable] + "\n"
     assert (out / "redis-items-password").read_text() == values["REDIS_ITEMS_PASSWORD"] + "\n"
     exporter = json.loads((out / "redis-exporter-password.json").read_text())
-    assert exporter == {"redis://redis:6379": values["REDIS_EXPORTER_PASSWORD"]}
+    # One entry per node address the exporter scrapes (multi-target), every one the exporter's.
+    assert exporter["redis://redis:6379"] == values["REDIS_EXPORTER_PASSWORD"]
+    assert set(exporter.values()) == {values["REDIS_EXPORTER_PASSWORD"]}
     assert stat.S_IMODE(out.stat().st_mode) == 0o700
 
 

@@ -49,6 +49,13 @@ def test_compose_environment() -> None:
         {"REDIS_CONNECT_TIMEOUT": "fast"},
         {"LOG_LEVEL": "verbose"},
         {"IDEMPOTENCY_TTL_SECONDS": "0"},
+        {"REDIS_SENTINELS": "sentinel-a"},
+        {"REDIS_SENTINELS": "sentinel-a:26379,:26379"},
+        {"REDIS_SENTINELS": "sentinel-a:port"},
+        {"REDIS_SENTINELS": "sentinel-a:0"},
+        {"REDIS_MIN_REPLICA_ACKS": "-1"},
+        {"REDIS_WAIT_TIMEOUT_MS": "1000"},  # must stay below the 1 s socket timeout
+        {"REDIS_SENTINEL_PASSWORD_FILE": "/nonexistent/sentinel-password"},
     ],
 )
 def test_bad_values_fail_fast(env: dict[str, str]) -> None:
@@ -72,3 +79,23 @@ def test_unusable_password_file_is_a_config_error(tmp_path, content: str | None)
         secret.write_text(content)
     with pytest.raises(ConfigError, match="REDIS_PASSWORD_FILE="):
         Settings.from_env({"REDIS_PASSWORD_FILE": str(secret)})
+
+
+def test_sentinel_settings(tmp_path) -> None:
+    secret = tmp_path / "sentinel-password"
+    secret.write_text("s3cret\n")
+    s = Settings.from_env(
+        {
+            "REDIS_SENTINELS": "10.213.7.21:26379, 10.213.7.22:26379,sentinel-c:26380",
+            "REDIS_MASTER_NAME": "items",
+            "REDIS_SENTINEL_PASSWORD_FILE": str(secret),
+            "REDIS_MIN_REPLICA_ACKS": "1",
+            "REDIS_WAIT_TIMEOUT_MS": "250",
+        }
+    )
+    assert s.redis_sentinels == (("10.213.7.21", 26379), ("10.213.7.22", 26379), ("sentinel-c", 26380))
+    assert (s.redis_master_name, s.redis_sentinel_password) == ("items", "s3cret")
+    assert (s.redis_min_replica_acks, s.redis_wait_timeout_ms) == (1, 250)
+    # Without them: the one Redis of REDIS_HOST, and no WAIT.
+    plain = Settings.from_env({})
+    assert (plain.redis_sentinels, plain.redis_min_replica_acks) == ((), 0)

@@ -18,10 +18,12 @@ from python_on_whales.exceptions import DockerException
 
 from srelab.load.errors import LoadError
 from srelab.redis_acl import admin_cli
+from srelab.topology import replication_info
 
 SERVICE_LABEL = "com.docker.compose.service"
 REPLICA_PORT = 8000
-CORE_SERVICES = ("traefik", "redis")  # plus every web replica
+# Plus every web replica; the HA nodes and Sentinels where they run (compose/redis-ha.yaml).
+CORE_SERVICES = ("traefik", "redis", "redis-b", "redis-c", "sentinel-a", "sentinel-b", "sentinel-c")
 
 
 @dataclass
@@ -31,7 +33,7 @@ class LabTargets:
     containers: dict[str, str]  # compose service -> container name (running ones)
     container_ids: dict[str, str]  # compose service -> container id (its cgroup's name)
     replica_urls: dict[str, str]  # web service -> http://<edge ip>:8000
-    redis_container: str | None
+    redis_container: str | None  # the primary (in HA the node that says role:master), by name
 
     @property
     def replica_hosts(self) -> list[str]:
@@ -78,8 +80,23 @@ def discover(docker: DockerClient, project: str, proxy_url: str, web_services: t
         containers=containers,
         container_ids={s: c.id for s, c in by_service.items()},
         replica_urls=replica_urls,
-        redis_container=containers.get("redis"),
+        redis_container=primary_container(docker, by_service),
     )
+
+
+def primary_container(docker: DockerClient, by_service: dict[str, Any]) -> str | None:
+    """The Redis container writes go to: `redis` in single; in HA whichever node says role:master
+    (after a failover that is not `redis`). None when no node answers as primary."""
+    nodes = [c for c in by_service.values() if (c.config.labels or {}).get("srelab.role") == "redis"]
+    if len(nodes) == 1:
+        return str(nodes[0].name)
+    for c in sorted(nodes, key=lambda c: str(c.name)):
+        try:
+            if replication_info(docker, c).get("role") == "master":
+                return str(c.name)
+        except DockerException:
+            continue  # a node going away: ask the next
+    return None
 
 
 def item_count(docker: DockerClient, redis_container: str) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,6 +72,18 @@ def test_single_serves_then_switching_to_ha_keeps_every_item(env: dict[str, str]
         created = requests.post(f"{url}/items", json={"name": f"single {i}"}, timeout=5)
         assert created.status_code == 201, created.text
         ids.append(created.json()["id"])
+    # Single's one node replays its AOF on restart (as `default`: srelab/redis_acl.py says why it
+    # keeps its permissions); in HA a restarted node resyncs from a replica instead.
+    redis_node = docker.container.list(
+        filters=[("label", f"com.docker.compose.project={env['LAB_PROJECT']}"), ("label", "srelab.role=redis")]
+    )[0]
+    docker.container.restart(redis_node)
+    deadline = time.monotonic() + 60
+    while requests.get(f"{url}/readyz", timeout=5).status_code != 200:
+        assert time.monotonic() < deadline, "no ready replica 60 s after restarting Redis"
+        time.sleep(0.5)
+    for item_id in ids:
+        assert requests.get(f"{url}/items/{item_id}", timeout=5).status_code == 200, item_id
 
     out = _up(env, "ha")
     assert "switching single -> ha" in out

@@ -10,7 +10,6 @@ locals {
   # Node labels the manifests select on (srelab/export/model.py: POOL_LABEL, TIER_LABEL).
   pool_label = "srelab.io/pool"
   tier_label = "srelab.io/tier"
-  data_zone  = local.zones[local.pools.data.zone]
 }
 
 resource "google_project_service" "apis" {

@@ -1,6 +1,7 @@
 # One backend pool per zone of params.yaml (the READ and WRITE Deployments of a zone select
-# srelab.io/pool=backend-<zone>), a monitoring pool across the zones and a data pool in the
-# zone of Redis' disk.
+# srelab.io/pool=backend-<zone>), a monitoring pool across the zones and a data pool across the
+# zones too: in LAB_REDIS_TOPOLOGY=ha one Redis node (on its zonal disk) and one Sentinel run in
+# each zone; the one Redis of `single` is pinned to the GCP zone of node_pools.data.zone.
 #
 # initial_node_count: without it a pool starts empty, and the cluster autoscaler never scales a
 # pool up to min_node_count by itself (only for pending pods). It counts per zone, changing it
@@ -117,8 +118,9 @@ resource "google_container_node_pool" "data" {
   name           = "data"
   cluster        = google_container_cluster.this.id
   location       = local.gcp.region
-  node_locations = [local.data_zone]
+  node_locations = values(local.zones)
 
+  # Per zone, like the bounds below (min_node_count/max_node_count count per zone).
   initial_node_count = max(1, local.pools.data.min_nodes)
 
   autoscaling {

@@ -62,6 +62,21 @@ PRESTOP_SECONDS = 5
 SCRAPE_INTERVAL = "15s"
 REDIS_SERVICE = "redis"
 EXPORTER_PORT = 9121
+# Redis HA (compose/redis-ha.yaml, LAB_REDIS_TOPOLOGY=ha): compose services labelled srelab.role
+# redis (the nodes) and sentinel. On the cluster: StatefulSet redis (governing headless Service
+# redis) and StatefulSet sentinel (governing headless Service sentinel-headless, client Service
+# sentinel); each pod has the stable DNS name <pod>.<governing service>.<namespace>.svc.cluster.local.
+REDIS_ROLE = "redis"
+SENTINEL_ROLE = "sentinel"
+SENTINEL_APP = "sentinel"
+SENTINEL_HEADLESS = "sentinel-headless"
+SENTINEL_PORT = 26379
+POD_NAME_ENV = "POD_NAME"
+# Sentinel directives the export turns on: compose keeps them off (fixed addresses; Docker's DNS
+# is slow to fail for a stopped container), the cluster names every pod (Redis docs, "Redis
+# Sentinel", section "IP addresses and DNS names": Sentinel 6.2+; resolve-hostnames must precede
+# a `sentinel monitor` that names a host).
+SENTINEL_HOSTNAME_DIRECTIVES = ("resolve-hostnames", "announce-hostnames")
 
 # Labels the Helm charts put on their pods (used by NetworkPolicies; Alloy turns
 # app.kubernetes.io/name into the Loki label `service`).
@@ -273,6 +288,23 @@ class _Builder:
         self.notes: dict[str, dict[str, str]] = {}
         # Compose service name -> DNS name of what replaces it in the cluster.
         self.dns = {REDIS_SERVICE: f"{REDIS_SERVICE}.{NS_DATA}.svc.cluster.local"}
+        # HA: compose address (fixed IP, or service name) of every node and Sentinel -> pod DNS name.
+        self.nodes = self._members(REDIS_ROLE)
+        self.sentinels = self._members(SENTINEL_ROLE)
+        self.ha = len(self.nodes) > 1 or bool(self.sentinels)
+        self.addresses: dict[str, str] = {}
+        if self.ha:
+            self._check_ha()
+            for members, sts, governing in (
+                (self.nodes, REDIS_SERVICE, REDIS_SERVICE),
+                (self.sentinels, SENTINEL_APP, SENTINEL_HEADLESS),
+            ):
+                for i, (name, svc) in enumerate(members):
+                    dns = f"{sts}-{i}.{governing}.{NS_DATA}.svc.cluster.local"
+                    for addr in self._compose_addresses(svc):
+                        self.addresses[addr] = dns
+                    if name != REDIS_SERVICE:
+                        self.addresses[name] = dns
         self.traefik_service: str | None = None
         self.prom = self.prometheus_config()
         self.metrics_path = self._web_metrics_path()
@@ -318,7 +350,121 @@ class _Builder:
         if value in self.dns:
             self.note(owner, f"environment.{name}", f"{value} -> {self.dns[value]}")
             return {"name": name, "value": self.dns[value]}
+        translated = self.translate_addresses(value)
+        if translated != value:
+            self.note(
+                owner,
+                f"environment.{name}",
+                f"compose addresses -> pod DNS names: {translated}",
+            )
+            return {"name": name, "value": translated}
         return {"name": name, "value": value}
+
+    # --- Redis HA: members and their addresses ------------------------------------------------
+    def _members(self, role: str) -> list[tuple[str, dict[str, Any]]]:
+        """Compose services of one HA role, zone a first: their order is the pods' ordinals."""
+        found = [
+            (name, svc)
+            for name, svc in self.services.items()
+            if (svc.get("labels") or {}).get(WEB_ROLE_LABEL) == role
+        ]
+        return sorted(found, key=lambda m: ((m[1].get("labels") or {}).get(ZONE_LABEL) or "", m[0]))
+
+    @staticmethod
+    def _compose_addresses(svc: dict[str, Any]) -> list[str]:
+        out = []
+        for net in (svc.get("networks") or {}).values():
+            for key in ("ipv4_address", "ipv6_address"):
+                if (net or {}).get(key):
+                    out.append(str(net[key]))
+        return out
+
+    def _check_ha(self) -> None:
+        names = [n for n, _ in self.nodes]
+        if REDIS_SERVICE not in names:
+            raise LabError(f"Redis HA: no node is the compose service `{REDIS_SERVICE}`")
+        if not self.sentinels:
+            raise LabError(
+                f"Redis HA: {', '.join(names)} but no service labelled {WEB_ROLE_LABEL}={SENTINEL_ROLE}"
+            )
+        for role, members in ((REDIS_ROLE, self.nodes), (SENTINEL_ROLE, self.sentinels)):
+            zones = [(svc.get("labels") or {}).get(ZONE_LABEL) for _, svc in members]
+            if None in zones or len(set(zones)) != len(zones):
+                raise LabError(
+                    f"Redis HA: every {role} service needs its own {ZONE_LABEL} label "
+                    f"({', '.join(n for n, _ in members)})"
+                )
+            first_name, first = members[0]
+            for name, svc in members[1:]:
+                for key in (
+                    "image",
+                    "entrypoint",
+                    "command",
+                    "user",
+                    "healthcheck",
+                    "deploy",
+                    "secrets",
+                    "tmpfs",
+                ):
+                    if first.get(key) != svc.get(key):
+                        raise LabError(
+                            f"Redis HA: {first_name} and {name} differ in `{key}`; one StatefulSet "
+                            "needs them identical apart from name, zone, address and data volume"
+                        )
+
+    def translate_addresses(self, value: str) -> str:
+        """Compose addresses of HA members inside a value (lists such as `a:26379,b:26379`)."""
+        if not self.addresses:
+            return value
+        return re.sub(r"[A-Za-z0-9_.-]+", lambda m: self.addresses.get(m.group(0), m.group(0)), value)
+
+    def member_env(
+        self, owner: str, members: list[tuple[str, dict[str, Any]]], self_dns: str
+    ) -> list[dict[str, Any]]:
+        """One env list for every pod of a StatefulSet from the compose members' environments:
+        values the same for all after the address translation stay literal; a member's own name
+        becomes $(POD_NAME), its own address $(POD_NAME).<governing service>... (self_dns)."""
+        env: list[dict[str, Any]] = [
+            {"name": POD_NAME_ENV, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+        ]
+        keys = sorted({k for _, svc in members for k in (svc.get("environment") or {})})
+        for key in keys:
+            raw = [str((svc.get("environment") or {}).get(key, "")) for _, svc in members]
+            if raw[0] in self.inputs.secrets:
+                env.append(self.env_entry(owner, key, raw[0]))
+                continue
+            plain = {self.translate_addresses(v) for v in raw}
+            if len(plain) == 1:
+                value = plain.pop()
+                if value != raw[0]:
+                    self.note(owner, f"environment.{key}", f"compose addresses -> pod DNS names: {value}")
+                env.append({"name": key, "value": value})
+                continue
+            own = set()
+            for (name, svc), value in zip(members, raw, strict=True):
+                if value in (name, svc.get("hostname")):
+                    own.add(f"$({POD_NAME_ENV})")
+                    continue
+                mine = set(self._compose_addresses(svc))
+                value = re.sub(
+                    r"[A-Za-z0-9_.-]+",
+                    lambda m, mine=mine: self_dns if m.group(0) in mine else m.group(0),
+                    value,
+                )
+                own.add(self.translate_addresses(value))
+            if len(own) != 1:
+                raise LabError(
+                    f"{owner}: environment {key} differs between {', '.join(n for n, _ in members)} "
+                    "in a way the export cannot express per pod (own name or address only)"
+                )
+            value = own.pop()
+            self.note(
+                owner,
+                f"environment.{key}",
+                "the pod's name (downward API)" if value == f"$({POD_NAME_ENV})" else f"per pod: {value}",
+            )
+            env.append({"name": key, "value": value})
+        return env
 
     # --- the items service -----------------------------------------------------------------
     def web_services(self) -> dict[str, dict[str, Any]]:
@@ -653,7 +799,11 @@ class _Builder:
     def _job_hosts(job: dict[str, Any]) -> set[str]:
         hosts = {n for sd in job.get("dns_sd_configs") or [] for n in sd.get("names") or []}
         for static in job.get("static_configs") or []:
-            hosts |= {str(target).rsplit(":", 1)[0] for target in static.get("targets") or []}
+            # redis://redis-b:6379 (a redis_exporter multi-target) names host redis-b.
+            hosts |= {
+                re.sub(r"^[a-z]+://", "", str(target)).rsplit(":", 1)[0].split("/", 1)[0]
+                for target in static.get("targets") or []
+            }
         return hosts
 
     def label_maps(self, traefik_service: str | None) -> dict[str, dict[str, list[str]]]:
@@ -676,7 +826,10 @@ class _Builder:
                 jobs[name] = [KPS_ALERTMANAGER_JOB]
             elif hosts & aliases:
                 jobs[name] = [APP]
-            elif hosts & {REDIS_SERVICE, "redis-exporter"}:
+            elif hosts & ({REDIS_SERVICE, "redis-exporter"} | {n for n, _ in self.nodes}) or (
+                self._probe_exporter(job) == "redis-exporter"
+            ):
+                # Every node is scraped by its pod's exporter sidecar (ServiceMonitor redis).
                 jobs[name] = [REDIS_SERVICE]
             elif traefik_service and traefik_service in hosts:
                 jobs[name] = [TRAEFIK_JOB]
@@ -688,6 +841,8 @@ class _Builder:
                 )
         services: dict[str, list[str]] = {name: [APP] for name in webs}
         services |= {REDIS_SERVICE: [REDIS_SERVICE], "redis-exporter": [REDIS_SERVICE], "promtail": ["alloy"]}
+        services |= {name: [REDIS_SERVICE] for name, _ in self.nodes}
+        services |= {name: [SENTINEL_APP] for name, _ in self.sentinels}
         for chart, labels in CHART_POD_LABELS.items():
             services.setdefault(chart, [labels["app.kubernetes.io/name"]])
         if traefik_service:
@@ -983,8 +1138,19 @@ class _Builder:
                 self.note(REDIS_SERVICE, "command", f"secret argument -> $({var}) from secretKeyRef")
             else:
                 args.append(str(arg))
-        for key, value in sorted((svc.get("environment") or {}).items()):
-            env.append(self.env_entry(REDIS_SERVICE, key, value))
+        if self.ha:
+            for role, members in ((REDIS_ROLE, self.nodes), (SENTINEL_ROLE, self.sentinels)):
+                zones = [(m.get("labels") or {}).get(ZONE_LABEL) for _, m in members]
+                unknown = sorted(str(z) for z in zones if z not in self.params.zones)
+                if unknown:
+                    raise LabError(
+                        f"Redis HA: {role} zones {', '.join(unknown)} are not keys of params zones"
+                    )
+            self_dns = f"$({POD_NAME_ENV}).{REDIS_SERVICE}.{NS_DATA}.svc.cluster.local"
+            env += self.member_env(REDIS_SERVICE, self.nodes, self_dns)
+        else:
+            for key, value in sorted((svc.get("environment") or {}).items()):
+                env.append(self.env_entry(REDIS_SERVICE, key, value))
 
         config_files = []
         data_path = None
@@ -1006,21 +1172,13 @@ class _Builder:
         if match:
             port = int(match.group(1))
 
-        health = svc.get("healthcheck") or {}
-        test = list(health.get("test") or [])
-        if test and test[0] == "CMD-SHELL":
-            probe_cmd = ["sh", "-c", " ".join(test[1:])]
-        elif test and test[0] == "CMD":
-            probe_cmd = [str(t) for t in test[1:]]
-        else:
-            raise LabError("redis: compose healthcheck missing; it becomes the readiness probe")
-        interval = whole_seconds(health.get("interval"), 30)
-        timeout = whole_seconds(health.get("timeout"), 30)
-        start = duration_seconds(health.get("start_period"), 0)
-
+        probes = self.exec_probes(REDIS_SERVICE, svc)
         exporter = self.exporter(port, auth_var)
-        return {
+        out = {
+            "ha": self.ha,
+            "replicas": len(self.nodes) if self.ha else 1,
             "image": svc["image"],
+            "command": [str(c) for c in svc.get("entrypoint") or []],
             "args": args,
             "env": env,
             "port": port,
@@ -1033,21 +1191,149 @@ class _Builder:
             "storage": self.params.redis.storage,
             "storage_class": self.params.redis.storage_class,
             "grace": whole_seconds(svc.get("stop_grace_period"), 10),
-            "probes": {
-                "command": probe_cmd,
-                "period": interval,
-                "timeout": timeout,
-                "failures": int(health.get("retries") or 3),
-                "startup_failures": max(1, math.ceil(start / interval)) if start else 3,
-                "liveness_period": self.params.liveness.period_seconds,
-                "liveness_failures": self.params.liveness.failure_threshold,
-            },
+            "probes": probes,
             "exporter": exporter,
             "secret_files": self.secret_files(REDIS_SERVICE, svc),
             "pool": "data",
             "gcp_zone": self.params.zones[self.params.node_pools.data.zone],
+            "gcp_zones": (
+                [self.params.zones[(m.get("labels") or {})[ZONE_LABEL]] for _, m in self.nodes]
+                if self.ha
+                else [self.params.zones[self.params.node_pools.data.zone]]
+            ),
             "labels": {"app.kubernetes.io/name": REDIS_SERVICE, **PART_OF},
+            "selector": {"app.kubernetes.io/name": REDIS_SERVICE},
+            "members": [],
+            "sentinel": None,
         }
+        if self.ha:
+            out["members"] = [
+                {
+                    "compose": name,
+                    "pod": f"{REDIS_SERVICE}-{i}",
+                    "dns": self.addresses[self._compose_addresses(m)[0]],
+                }
+                if self._compose_addresses(m)
+                else {
+                    "compose": name,
+                    "pod": f"{REDIS_SERVICE}-{i}",
+                    "dns": f"{REDIS_SERVICE}-{i}.{REDIS_SERVICE}.{NS_DATA}.svc.cluster.local",
+                }
+                for i, (name, m) in enumerate(self.nodes)
+            ]
+            self.note(
+                REDIS_SERVICE,
+                "topology",
+                f"StatefulSet {REDIS_SERVICE}, {len(self.nodes)} pods (compose "
+                f"{', '.join(n for n, _ in self.nodes)}), one per zone (topologySpreadConstraints "
+                f"on {ZONE_TOPOLOGY}), each on its PVC data-{REDIS_SERVICE}-<n>",
+            )
+            out["sentinel"] = self.sentinel()
+        return out
+
+    def exec_probes(self, owner: str, svc: dict[str, Any]) -> dict[str, Any]:
+        """A compose exec healthcheck as startup and readiness probe (liveness: tcpSocket).
+        `$$` is compose's escape for `$`; `docker compose config` keeps it, and a probe's exec
+        command is not expanded by Kubernetes, so it becomes `$` here."""
+        health = svc.get("healthcheck") or {}
+        test = [str(t).replace("$$", "$") for t in health.get("test") or []]
+        if test and test[0] == "CMD-SHELL":
+            probe_cmd = ["sh", "-c", " ".join(test[1:])]
+        elif test and test[0] == "CMD":
+            probe_cmd = test[1:]
+        else:
+            raise LabError(f"{owner}: compose healthcheck missing; it becomes the readiness probe")
+        interval = whole_seconds(health.get("interval"), 30)
+        start = duration_seconds(health.get("start_period"), 0)
+        return {
+            "command": probe_cmd,
+            "period": interval,
+            "timeout": whole_seconds(health.get("timeout"), 30),
+            "failures": int(health.get("retries") or 3),
+            "startup_failures": max(1, math.ceil(start / interval)) if start else 3,
+            "liveness_period": self.params.liveness.period_seconds,
+            "liveness_failures": self.params.liveness.failure_threshold,
+        }
+
+    def sentinel(self) -> dict[str, Any]:
+        """The compose Sentinels as StatefulSet sentinel: the same start script and config (a
+        ConfigMap; the script copies the config to an emptyDir, Sentinel rewrites it there), the
+        pod DNS names instead of compose's fixed addresses, hostnames on."""
+        name, svc = self.sentinels[0]
+        split_image(svc["image"], name)
+        limits = self._limits(svc, name)
+        requests = self.params.resources.sentinel.model_dump()
+        self._check_requests(name, requests, limits)
+        uid, gid = self._user(svc, name, 999)
+        self_dns = f"$({POD_NAME_ENV}).{SENTINEL_HEADLESS}.{NS_DATA}.svc.cluster.local"
+        env = self.member_env(SENTINEL_APP, self.sentinels, self_dns)
+        config_files = []
+        for vol in svc.get("volumes") or []:
+            if vol.get("type") != "bind":
+                raise LabError(f"{name}: volume {vol.get('target')}: Sentinel keeps its state on tmpfs only")
+            key = vol["target"].rsplit("/", 1)[-1]
+            text = self.inputs.read_source(vol["source"])
+            if key.endswith(".conf"):
+                text = self._sentinel_hostnames(name, text)
+            config_files.append({"key": key, "path": vol["target"], "text": text})
+        conf = "\n".join(c["text"] for c in config_files)
+        port = SENTINEL_PORT
+        match = re.search(r"^\s*port\s+([0-9]+)", conf, re.M)
+        if match:
+            port = int(match.group(1))
+        tmp_path, tmp_size = tmpfs_size((svc.get("tmpfs") or ["/tmp"])[0])
+        pods = [
+            f"{SENTINEL_APP}-{i}.{SENTINEL_HEADLESS}.{NS_DATA}.svc.cluster.local"
+            for i in range(len(self.sentinels))
+        ]
+        self.note(
+            SENTINEL_APP,
+            "topology",
+            f"StatefulSet {SENTINEL_APP}, {len(self.sentinels)} pods (compose "
+            f"{', '.join(n for n, _ in self.sentinels)}), one per zone; headless Service "
+            f"{SENTINEL_HEADLESS} names them ({pods[0]}, ...), Service {SENTINEL_APP} is for clients",
+        )
+        return {
+            "image": svc["image"],
+            "replicas": len(self.sentinels),
+            "command": [str(c) for c in svc.get("entrypoint") or []],
+            "args": [str(c) for c in svc.get("command") or []],
+            "env": env,
+            "port": port,
+            "uid": uid,
+            "gid": gid,
+            "resources": {"requests": requests, "limits": limits},
+            "config": config_files,
+            "config_checksum": _checksum(conf),
+            "tmp": {"path": tmp_path, "size": tmp_size},
+            "grace": whole_seconds(svc.get("stop_grace_period"), 10),
+            "probes": self.exec_probes(name, svc),
+            "secret_files": self.secret_files(SENTINEL_APP, svc),
+            "gcp_zones": [self.params.zones[(m.get("labels") or {})[ZONE_LABEL]] for _, m in self.sentinels],
+            "labels": {"app.kubernetes.io/name": SENTINEL_APP, **PART_OF},
+            "selector": {"app.kubernetes.io/name": SENTINEL_APP},
+            "headless": SENTINEL_HEADLESS,
+            "service": SENTINEL_APP,
+            "pods": pods,
+            "min_available": len(self.sentinels) // 2 + 1,
+        }
+
+    def _sentinel_hostnames(self, owner: str, text: str) -> str:
+        """compose's sentinel.conf with resolve-hostnames and announce-hostnames on (added at the
+        top when absent, so they precede the `sentinel monitor` line the start script appends)."""
+        out = text
+        for directive in SENTINEL_HOSTNAME_DIRECTIVES:
+            pattern = re.compile(rf"^(\s*sentinel\s+{directive}\s+)(\S+)", re.M | re.I)
+            if pattern.search(out):
+                out = pattern.sub(lambda m: m.group(1) + "yes", out)
+            else:
+                out = f"sentinel {directive} yes\n" + out
+            self.note(
+                SENTINEL_APP,
+                f"config.{directive}",
+                f"sentinel {directive} yes: pods are named by stable DNS names (compose: fixed addresses)",
+            )
+        return out
 
     def exporter(self, redis_port: int, auth_var: str | None) -> dict[str, Any]:
         """redis_exporter as a sidecar: compose's redis-exporter service when the monitoring profile
@@ -1056,7 +1342,10 @@ class _Builder:
         image = svc.get("image") or self.inputs.pins["redis-exporter"]
         split_image(image, "redis-exporter")
         env: list[dict[str, Any]] = []
-        for key, value in sorted((svc.get("environment") or {"REDIS_ADDR": ""}).items()):
+        # One exporter per Redis pod (a sidecar): REDIS_ADDR is always its own pod's Redis, also
+        # when compose's exporter scrapes several nodes (multi-target /scrape?target=).
+        compose_env = {**(svc.get("environment") or {}), "REDIS_ADDR": ""}
+        for key, value in sorted(compose_env.items()):
             if key == "REDIS_ADDR":
                 env.append({"name": key, "value": f"redis://localhost:{redis_port}"})
                 self.note("redis-exporter", f"environment.{key}", "Redis in the same pod: localhost")
@@ -1316,6 +1605,7 @@ class _Builder:
                 "from": [{"namespace": NS_BACKEND, "pods": items}],
                 "ports": [redis["port"]],
             },
+            *self._ha_policies(redis, items),
             {
                 "name": "allow-prometheus-to-redis-exporter",
                 "namespace": NS_DATA,
@@ -1377,6 +1667,36 @@ class _Builder:
         for policy in policies:
             policy["pods"] = {k: policy["pods"][k] for k in sorted(policy["pods"])}
         return policies
+
+    @staticmethod
+    def _ha_policies(redis: dict[str, Any], items: dict[str, str]) -> list[dict[str, Any]]:
+        """Redis HA flows: the items pods ask the Sentinels; Sentinels and nodes talk both ways
+        (monitoring, failover; a starting node asks the Sentinels for the primary); Sentinels
+        gossip; replicas sync from the primary. The exporter is a sidecar: localhost, no policy."""
+        sentinel = redis.get("sentinel")
+        if not sentinel:
+            return []
+        nodes, sentinels = redis["selector"], sentinel["selector"]
+        data = NS_DATA
+
+        def flow(
+            name: str, pods: dict[str, str], src_ns: str, src: dict[str, str], port: int
+        ) -> dict[str, Any]:
+            return {
+                "name": name,
+                "namespace": data,
+                "pods": pods,
+                "from": [{"namespace": src_ns, "pods": src}],
+                "ports": [port],
+            }
+
+        return [
+            flow("allow-items-to-sentinel", sentinels, NS_BACKEND, items, sentinel["port"]),
+            flow("allow-sentinel-to-redis", nodes, data, sentinels, redis["port"]),
+            flow("allow-redis-to-redis", nodes, data, nodes, redis["port"]),
+            flow("allow-redis-to-sentinel", sentinels, data, nodes, sentinel["port"]),
+            flow("allow-sentinel-to-sentinel", sentinels, data, sentinels, sentinel["port"]),
+        ]
 
     # --- Helm values overrides -------------------------------------------------------------
     def image_tag(self, service: str) -> str:

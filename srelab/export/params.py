@@ -64,6 +64,7 @@ class Resources(_Strict):
     web: Requests = Requests(cpu="250m", memory="128Mi")
     redis: Requests = Requests(cpu="100m", memory="128Mi")
     redis_exporter: Requests = Requests(cpu="20m", memory="32Mi")
+    sentinel: Requests = Requests(cpu="20m", memory="32Mi")
     traefik: Requests = Requests(cpu="100m", memory="64Mi")
     blackbox: Requests = Requests(cpu="20m", memory="32Mi")
     alert_sink: Requests = Requests(cpu="10m", memory="32Mi")
@@ -125,7 +126,10 @@ class Pool(_Strict):
 
 
 class DataPool(Pool):
-    zone: str = Field(description="compose zone key whose GCP zone holds Redis and its disk")
+    zone: str = Field(
+        description="compose zone key whose GCP zone holds the one Redis of LAB_REDIS_TOPOLOGY=single "
+        "and its disk (in `ha` the pool spans every zone: one Redis node and Sentinel per zone)"
+    )
 
 
 class NodePools(_Strict):

@@ -280,9 +280,37 @@ def _redis_rows(name: str, svc: dict[str, Any], ctx: Context) -> list[Row]:
             continue
         shown = _short(value)
         if key == "image":
-            rows.append(Row(name, key, shown, f"StatefulSet redis ({NS_DATA})", MAPPED))
+            what = f"StatefulSet redis ({NS_DATA})"
+            if r["ha"]:
+                what += f", {r['replicas']} pods: {notes.get('topology', '')}"
+            rows.append(Row(name, key, shown, what, MAPPED))
         elif key == "command":
             rows.append(Row(name, key, shown, notes.get("command", "container args"), MAPPED))
+        elif key == "entrypoint":
+            rows.append(
+                Row(
+                    name,
+                    key,
+                    shown,
+                    "container command (the start script from ConfigMap redis-config)",
+                    MAPPED,
+                )
+            )
+        elif key == "hostname":
+            rows.append(Row(name, key, shown, "pod name redis-<n> (StatefulSet ordinal)", REPLACED))
+        elif key == "labels":
+            rows.append(
+                Row(
+                    name,
+                    key,
+                    shown,
+                    "pod label app.kubernetes.io/name=redis; zones: topologySpreadConstraints "
+                    "(one pod per zone)"
+                    if r["ha"]
+                    else "pod label app.kubernetes.io/name=redis",
+                    REPLACED,
+                )
+            )
         elif key == "environment":
             for var in sorted(value):
                 rows.append(
@@ -341,8 +369,152 @@ def _redis_rows(name: str, svc: dict[str, Any], ctx: Context) -> list[Row]:
             )
         elif key in ("read_only", "cap_drop", "security_opt"):
             rows.append(Row(name, key, shown, "restricted securityContext", MAPPED))
+        elif key == "tmpfs":
+            rows.append(
+                Row(name, key, shown, "emptyDir at /tmp (the start script's copy of redis.conf)", MAPPED)
+            )
         elif key == "networks":
-            rows.append(Row(name, key, shown, f"NetworkPolicy allow-items-to-redis ({NS_DATA})", REPLACED))
+            what = f"NetworkPolicy allow-items-to-redis ({NS_DATA})"
+            if r["ha"]:
+                what = (
+                    "fixed backend address -> the pod's DNS name <pod>.redis.data.svc.cluster.local "
+                    "(headless Service redis, publishNotReadyAddresses); NetworkPolicies "
+                    "allow-items-to-redis, allow-sentinel-to-redis, allow-redis-to-redis"
+                )
+            rows.append(Row(name, key, shown, what, REPLACED))
+        else:
+            rows.extend(_common(name, key, value, ctx))
+    return rows
+
+
+def _member_rows(name: str, svc: dict[str, Any], ctx: Context, role: str) -> list[Row]:
+    """An HA node or Sentinel beyond the first: a pod of the same StatefulSet."""
+    r = ctx.values["redis"]
+    if role == "redis":
+        pod = next((m["pod"] for m in r["members"] if m["compose"] == name), "redis-<n>")
+        text = (
+            f"pod {pod} of StatefulSet redis: same template as `redis` (rows above); its own hostname, "
+            f"address and volume become the pod name, its DNS name and PVC data-{pod}"
+        )
+    else:
+        text = (
+            "a pod of StatefulSet sentinel: same template as the first Sentinel (rows above); its "
+            "own name and address become the pod name and its DNS name"
+        )
+    keys = ", ".join(k for k, v in svc.items() if v not in (None, [], {}, ""))
+    return [Row(name, "(service)", f"keys: {keys}", text, MAPPED)]
+
+
+def _sentinel_rows(name: str, svc: dict[str, Any], ctx: Context) -> list[Row]:
+    sentinel = ctx.values["redis"]["sentinel"]
+    notes = ctx.notes.get("sentinel", {})
+    rows = []
+    for key, value in svc.items():
+        if value in (None, [], {}, ""):
+            continue
+        shown = _short(value)
+        if key == "image":
+            rows.append(
+                Row(
+                    name, key, shown, f"StatefulSet sentinel ({NS_DATA}): {notes.get('topology', '')}", MAPPED
+                )
+            )
+        elif key == "entrypoint":
+            rows.append(
+                Row(
+                    name,
+                    key,
+                    shown,
+                    "container command (the start script from ConfigMap sentinel-config)",
+                    MAPPED,
+                )
+            )
+        elif key == "environment":
+            for var in sorted(value):
+                rows.append(
+                    Row(
+                        name,
+                        f"environment.{var}",
+                        _short(value[var], 30),
+                        notes.get(f"environment.{var}", "literal env value"),
+                        MAPPED,
+                    )
+                )
+        elif key == "volumes":
+            for vol in value:
+                what = "ConfigMap sentinel-config (subPath)"
+                if str(vol.get("target", "")).endswith(".conf"):
+                    what += "; " + "; ".join(v for k, v in sorted(notes.items()) if k.startswith("config."))
+                rows.append(Row(name, f"volumes:{vol.get('target')}", "bind mount", what, MAPPED))
+        elif key == "tmpfs":
+            rows.append(
+                Row(
+                    name,
+                    key,
+                    shown,
+                    f"emptyDir medium Memory at {sentinel['tmp']['path']}: Sentinel's rewritten config, "
+                    "its state, is not kept (a restarted Sentinel learns it from its peers)",
+                    MAPPED,
+                )
+            )
+        elif key == "healthcheck":
+            rows.append(
+                Row(
+                    name,
+                    key,
+                    shown,
+                    "startupProbe + readinessProbe (same command); liveness tcpSocket",
+                    MAPPED,
+                )
+            )
+        elif key == "user":
+            rows.append(
+                Row(
+                    name,
+                    key,
+                    shown,
+                    f"runAsUser {sentinel['uid']}, runAsGroup/fsGroup {sentinel['gid']}",
+                    MAPPED,
+                )
+            )
+        elif key == "deploy":
+            rows.append(
+                Row(
+                    name,
+                    "deploy.resources.limits",
+                    _limits(value),
+                    f"limits {_kv(sentinel['resources']['limits'])}; requests "
+                    f"{_kv(sentinel['resources']['requests'])} from params",
+                    MAPPED,
+                )
+            )
+        elif key in ("read_only", "cap_drop", "security_opt"):
+            rows.append(Row(name, key, shown, "restricted securityContext", MAPPED))
+        elif key == "secrets":
+            for entry in value:
+                secret = str(entry.get("source") if isinstance(entry, dict) else entry)
+                what = notes.get(f"secrets.{secret}", "no Kubernetes mapping known: review")
+                rows.append(
+                    Row(name, f"secrets.{secret}", "file", what, MAPPED if secret in what else REVIEW)
+                )
+        elif key in ("hostname", "labels"):
+            rows.append(
+                Row(
+                    name, key, shown, "pod name sentinel-<n>, label app.kubernetes.io/name=sentinel", REPLACED
+                )
+            )
+        elif key == "networks":
+            rows.append(
+                Row(
+                    name,
+                    key,
+                    shown,
+                    "fixed backend address -> the pod's DNS name (headless Service sentinel-headless); "
+                    "NetworkPolicies allow-items-to-sentinel, allow-redis-to-sentinel, "
+                    "allow-sentinel-to-sentinel",
+                    REPLACED,
+                )
+            )
         else:
             rows.extend(_common(name, key, value, ctx))
     return rows
@@ -612,6 +784,11 @@ def conversion_rows(
         for n, s in services.items()
         if any(str(c).startswith("--providers.file.filename=") for c in s.get("command") or [])
     }
+    redis = ctx.values["redis"]
+    nodes = [m["compose"] for m in redis["members"]]
+    sentinels = sorted(
+        n for n, svc in services.items() if (svc.get("labels") or {}).get("srelab.role") == "sentinel"
+    )
     rows: list[Row] = []
     webs = sorted(web_names)
     rows.extend(_web_rows(", ".join(webs), _relative(_redact(services[webs[0]], secrets), base), ctx))
@@ -621,6 +798,12 @@ def conversion_rows(
             continue
         elif name == "redis":
             rows.extend(_redis_rows(name, svc, ctx))
+        elif name in nodes:
+            rows.extend(_member_rows(name, svc, ctx, "redis"))
+        elif redis["sentinel"] and sentinels and name == sentinels[0]:
+            rows.extend(_sentinel_rows(name, svc, ctx))
+        elif redis["sentinel"] and name in sentinels:
+            rows.extend(_member_rows(name, svc, ctx, "sentinel"))
         elif name in traefik_names:
             rows.extend(_traefik_rows(name, svc, ctx))
         elif name in DETECTION:
@@ -665,6 +848,7 @@ def markdown(rows: list[Row], ctx: Context, secret_keys: dict[str, list[str]], c
     ]
     for c in charts:
         lines.append(f"| {c['chart']} | {c['version']} | {c['namespace']} |")
+    lines += _redis_ha_notes(ctx)
     lines += _detection_notes(ctx)
     lines += [
         "",
@@ -676,6 +860,52 @@ def markdown(rows: list[Row], ctx: Context, secret_keys: dict[str, list[str]], c
     for r in rows:
         lines.append(f"| {r.service} | {r.key} | {r.compose} | {r.kubernetes} | {r.status} |")
     return "\n".join(lines) + "\n"
+
+
+def _redis_ha_notes(ctx: Context) -> list[str]:
+    """What changed from compose's Redis HA topology, and why."""
+    r = ctx.values["redis"]
+    s = r["sentinel"]
+    if not r["ha"] or not s:
+        return []
+    pods = ", ".join(m["pod"] for m in r["members"])
+    return [
+        "",
+        "## Redis high availability (LAB_REDIS_TOPOLOGY=ha)",
+        "",
+        f"- Nodes: StatefulSet `redis` ({pods}; compose "
+        f"{', '.join(m['compose'] for m in r['members'])}), Sentinels: StatefulSet `sentinel` "
+        f"({s['replicas']} pods), both in `{NS_DATA}` on the data pool, one pod of each per zone "
+        "(topologySpreadConstraints on topology.kubernetes.io/zone, DoNotSchedule, minDomains). Each "
+        "node keeps its AOF on its own PVC (data-redis-<n>); a zonal disk keeps its pod in that zone.",
+        "- Addresses: compose gives nodes and Sentinels fixed backend addresses because Docker's DNS on "
+        "an internal network takes 20 s to fail for a stopped container. On the cluster every pod has "
+        "a stable DNS name (headless Services `redis` and `sentinel-headless`, publishNotReadyAddresses: "
+        "a pod is named as soon as it has an address); the compose addresses in the environment "
+        f"become those names (e.g. `{r['members'][0]['dns']}`), and sentinel.conf turns on "
+        "`sentinel resolve-hostnames yes` and `sentinel announce-hostnames yes` (Sentinel 6.2+), so "
+        "nodes announce (replica-announce-ip) and Sentinels report names, not pod IPs that change on "
+        "every restart.",
+        "- Start logic: compose's own scripts (ConfigMaps redis-config and sentinel-config): a node asks "
+        "the Sentinels for the primary, else pod 0 is primary; masteruser/masterauth from the Secret "
+        "file; min-replicas-to-write 1, min-replicas-max-lag 3. All pods start at once "
+        "(podManagementPolicy Parallel); a Sentinel started before pod 0 has a name exits "
+        "(it cannot resolve the monitored host) and is restarted.",
+        "- Sentinel state: compose's tmpfs -> an emptyDir (medium Memory). Sentinel rewrites its copy of "
+        "the config there; it is not kept across restarts, a restarted Sentinel learns the current "
+        "epoch and primary from its peers.",
+        "- Probes: readiness = compose's healthcheck (primary, or replica with its link up); startup and "
+        "liveness are TCP only, so a replica that cannot reach a primary is unready, never restarted.",
+        "- Disruption: PodDisruptionBudget redis maxUnavailable 1, sentinel minAvailable "
+        f"{s['min_available']}.",
+        "- NetworkPolicies: items -> sentinel:26379 and redis:6379; sentinel <-> redis; sentinel <-> "
+        "sentinel; redis <-> redis (replication); Prometheus -> each pod's exporter. The exporter is a "
+        "sidecar of every node (REDIS_ADDR localhost): compose's one multi-target exporter becomes one "
+        "exporter per pod, scraped by ServiceMonitor redis (`instance` = the pod name).",
+        "- The items Deployments: REDIS_SENTINELS lists the three Sentinel pod names (compose lists the "
+        "three addresses); REDIS_MASTER_NAME, REDIS_MIN_REPLICA_ACKS, REDIS_WAIT_TIMEOUT_MS and "
+        "REDIS_SENTINEL_PASSWORD_FILE as in compose.",
+    ]
 
 
 def _detection_notes(ctx: Context) -> list[str]:

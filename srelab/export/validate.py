@@ -765,6 +765,32 @@ def check_disruption(objects: list[Obj]) -> list[str]:
     return out
 
 
+def check_stateful_disruption(objects: list[Obj]) -> list[str]:
+    """Every StatefulSet of more than one pod (Redis HA nodes, Sentinels) has exactly one
+    PodDisruptionBudget, and spreads its pods over zones (DoNotSchedule on the zone key)."""
+    out = []
+    pdbs = of_kind(objects, "PodDisruptionBudget")
+    for sts in of_kind(objects, "StatefulSet"):
+        if int(sts["spec"].get("replicas") or 1) < 2:
+            continue
+        mine = [
+            p
+            for p in pdbs
+            if p["metadata"]["namespace"] == sts["metadata"]["namespace"]
+            and selector_matches(p["spec"].get("selector"), pod_labels(sts))
+        ]
+        if len(mine) != 1:
+            out.append(f"{_name(sts)}: needs exactly one PodDisruptionBudget, has {len(mine)}")
+        spread = (pod_template(sts).get("spec") or {}).get("topologySpreadConstraints") or []
+        if not any(
+            c.get("topologyKey") == "topology.kubernetes.io/zone"
+            and c.get("whenUnsatisfiable") == "DoNotSchedule"
+            for c in spread
+        ):
+            out.append(f"{_name(sts)}: {sts['spec'].get('replicas')} pods not spread over zones")
+    return out
+
+
 def _http_path(probe: Obj | None) -> str | None:
     return ((probe or {}).get("httpGet") or {}).get("path")
 
@@ -1025,6 +1051,7 @@ def problems(objects: list[Obj], version: str, zones: Iterable[str] | None = Non
         check_post_retries,
         check_autoscaling,
         check_disruption,
+        check_stateful_disruption,
         check_containers,
         check_network_policies,
         check_detection_flows,

@@ -28,6 +28,12 @@ def fixture_render(params: Params) -> Rendered:
 
 
 @pytest.fixture(scope="session")
+def single_render(params: Params) -> Rendered:
+    """The frozen model of LAB_REDIS_TOPOLOGY=single: one Redis node, no Sentinel."""
+    return render(fixture_inputs(model="compose-single.json"), params)
+
+
+@pytest.fixture(scope="session")
 def live_inputs() -> Inputs:
     return load_inputs(DASHBOARDS_DIR)
 

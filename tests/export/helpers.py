@@ -21,9 +21,10 @@ VENV_BIN = ROOT / ".venv" / "bin"
 KUBECTL = VENV_BIN / "kubectl"
 
 
-def fixture_inputs(dashboards: Path = FIXTURES / "dashboards") -> Inputs:
-    """The frozen compose model (fixtures/compose.json, see refresh_fixture.py)."""
-    data = json.loads((FIXTURES / "compose.json").read_text())
+def fixture_inputs(dashboards: Path = FIXTURES / "dashboards", model: str = "compose.json") -> Inputs:
+    """A frozen compose model (fixtures/compose.json: LAB_REDIS_TOPOLOGY=ha, the default;
+    compose-single.json: single; see refresh_fixture.py)."""
+    data = json.loads((FIXTURES / model).read_text())
     return Inputs(
         services=data["services"],
         secrets=data["secrets"],

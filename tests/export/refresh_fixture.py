@@ -2,6 +2,9 @@
 
     .venv/bin/python tests/export/refresh_fixture.py
 
+Two models: compose.json with the default Redis topology (LAB_REDIS_TOPOLOGY=ha: three nodes and
+three Sentinels) and compose-single.json with LAB_REDIS_TOPOLOGY=single (one Redis node).
+
 The golden snapshot renders from this frozen copy, not from the live compose files, so other
 work on compose does not move it; refresh it deliberately, then `UPDATE_GOLDEN=1 pytest
 tests/export` and review both diffs. Secret values become placeholders and bind-mount sources
@@ -11,6 +14,7 @@ point at copies under fixtures/files/.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -18,9 +22,24 @@ from srelab.export.inputs import load_inputs
 from srelab.settings import ROOT
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# LAB_REDIS_TOPOLOGY -> the fixture file of that model.
+TOPOLOGIES = {"ha": "compose.json", "single": "compose-single.json"}
+# Services whose bind-mounted files the export reads, besides the Redis nodes and Sentinels
+# (labels srelab.role redis and sentinel): Traefik's dynamic config, Prometheus' config and rules,
+# the blackbox modules, Alertmanager's routing and the alert-sink script.
+READ_FILES_OF = ("redis", "traefik", "prometheus", "blackbox", "alertmanager", "alert-sink")
 
 
 def main() -> None:
+    for topology, file_name in TOPOLOGIES.items():
+        os.environ["LAB_REDIS_TOPOLOGY"] = topology
+        freeze(FIXTURES / file_name)
+
+
+def freeze(out: Path) -> None:
+    from srelab import compose_model
+
+    compose_model._load.cache_clear()  # cached per environment, and the topology picks the files
     inputs = load_inputs(None)
     placeholders = {
         value: f"fixture-secret-{name.lower().replace('_', '-')}" for value, name in inputs.secrets.items()
@@ -44,9 +63,13 @@ def main() -> None:
         if isinstance(user, str) and user.startswith("65534:"):
             svc["user"] = "65534:0"
     files = FIXTURES / "files"
-    # Only Redis' config, Traefik's dynamic config, Prometheus' config and rules, the blackbox
-    # modules, Alertmanager's routing and the alert-sink script are read by the export.
-    for name in ("redis", "traefik", "prometheus", "blackbox", "alertmanager", "alert-sink"):
+    read = [*READ_FILES_OF]
+    read += [
+        n
+        for n, s in sorted(services.items())
+        if (s.get("labels") or {}).get("srelab.role") in ("redis", "sentinel")
+    ]
+    for name in dict.fromkeys(read):
         for vol in (services.get(name) or {}).get("volumes") or []:
             if vol.get("type") != "bind" or vol["source"].startswith("/"):
                 continue
@@ -63,8 +86,8 @@ def main() -> None:
         "secrets": {placeholders[v]: n for v, n in inputs.secrets.items()},
         "pins": inputs.pins,
     }
-    (FIXTURES / "compose.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {FIXTURES / 'compose.json'}")
+    out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

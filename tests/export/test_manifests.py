@@ -428,12 +428,21 @@ def test_redis_passwords_are_secret_files_as_in_compose(objects, params):
         assert {"name": "secrets", "mountPath": "/run/secrets", "readOnly": True} in container["volumeMounts"]
         secret = _secret_volume(deployment, "secrets")
         assert secret["secretName"] == params.secret_name
-        assert [i["key"] for i in secret["items"]] == ["redis-items-password"]
+        # HA: also the Sentinels' password (REDIS_SENTINEL_PASSWORD_FILE).
+        assert [i["key"] for i in secret["items"]] == ["redis-items-password", "sentinel-password"]
     redis_set = find(objects, "StatefulSet", "redis")
     redis = first_container(redis_set)
-    assert "--requirepass" not in redis["args"] and not [e for e in redis["env"] if "PASSWORD" in e["name"]]
+    assert "--requirepass" not in redis.get("args", [])
+    assert not [e for e in redis.get("env", []) if "PASSWORD" in e["name"]]
     keys = [i["key"] for i in _secret_volume(redis_set, "secrets")["items"]]
-    assert keys == ["redis-admin-password", "redis-health-password", "redis-users.acl"]
+    # HA: the replication password (masterauth) and the Sentinels' (asked for the primary).
+    assert keys == [
+        "redis-admin-password",
+        "redis-health-password",
+        "redis-replica-password",
+        "redis-users.acl",
+        "sentinel-password",
+    ]
     (exporter,) = [c for c in redis_set["spec"]["template"]["spec"]["containers"] if c["name"] == "exporter"]
     assert [i["key"] for i in _secret_volume(redis_set, "exporter-secrets")["items"]] == [
         "redis-exporter-password.json"
@@ -511,6 +520,12 @@ def test_only_the_listed_flows_are_allowed(objects):
         ("monitoring", "traefik", "allow-blackbox-to-traefik"),
         ("monitoring", "monitoring", "allow-prometheus-to-blackbox"),
         ("monitoring", "monitoring", "allow-alertmanager-to-alert-sink"),
+        # Redis HA (the default topology): tests/export/test_redis_ha.py checks each edge's pods/ports.
+        ("backend", "data", "allow-items-to-sentinel"),
+        ("data", "data", "allow-sentinel-to-redis"),
+        ("data", "data", "allow-redis-to-redis"),
+        ("data", "data", "allow-redis-to-sentinel"),
+        ("data", "data", "allow-sentinel-to-sentinel"),
     }
 
 

@@ -88,8 +88,9 @@ def test_an_unknown_compose_key_shows_up_for_review(params):
 
 def test_conversion_md_and_table(fixture_render):
     text = fixture_render.files["CONVERSION.md"]
-    # compose secret files become Secret keys (the items pods: only their password file).
-    assert "| backend | srelab-secrets | redis-items-password |" in text
+    # compose secret files become Secret keys (the items pods: their password file, and in HA the
+    # Sentinels' password).
+    assert "| backend | srelab-secrets | redis-items-password, sentinel-password |" in text
     assert "| data | srelab-secrets | redis-admin-password, redis-exporter-password.json, " in text
     assert "fixture-secret" not in text  # secret values are shown as ${NAME}
     # No compose value shown in the table is a secret any more (they are files); the redaction

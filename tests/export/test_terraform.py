@@ -89,8 +89,8 @@ def test_monitoring_and_data_pools(tf):
     assert monitoring["node_locations"] == "${values(local.zones)}"
     assert block(monitoring, "autoscaling")["total_max_node_count"] == "${local.pools.monitoring.max_nodes}"
     data = resource(tf, "google_container_node_pool", "data")
-    assert data["node_locations"] == ["${local.data_zone}"]
-    assert tf["locals"]["data_zone"] == "${local.zones[local.pools.data.zone]}"
+    # Every zone: the HA topology runs one Redis node and one Sentinel per zone.
+    assert data["node_locations"] == "${values(local.zones)}"
     assert block(data, "node_config")["labels"]["${(local.pool_label)}"] == "data"
 
 

@@ -59,6 +59,20 @@ def read_event_latencies(events_tsv: Path) -> list[tuple[float, float]] | None:
     return found
 
 
+def read_failure_times(events_tsv: Path) -> list[float] | None:
+    """Completion epochs of the failed requests in events.tsv; None when unreadable."""
+    try:
+        from srelab.load.timeline import Event, parse_line
+    except ImportError:  # pragma: no cover
+        return None
+    if not events_tsv.exists():
+        return None
+    with events_tsv.open(encoding="utf-8", errors="replace") as fh:
+        return [
+            item.t for line in fh if isinstance(item := parse_line(line), Event) and item.kind is not None
+        ]
+
+
 def failed_injects(journal: Journal) -> list[str]:
     """A fault whose inject was tried and failed proves nothing: each one fails the run, whatever
     the others did. Tried = not skipped (the record's `skipped` is set for every fault not tried)."""
@@ -153,6 +167,15 @@ def analyse(
         verdicts.audit.reasons.append(journal.audit_note or "write audit did not run")
         verdicts.overall.passed = False
         verdicts.overall.reasons.append(f"audit: {journal.audit_note or 'write audit did not run'}")
+    goal = experiment.hypothesis.failover
+    if goal is not None:
+        from srelab.chaos.failover import check_failover
+        from srelab.chaos.verdict import amend
+
+        reasons, notes = check_failover(goal, journal.failover, journal.failover_note or "")
+        amend(verdicts, "failover", reasons, notes)
+    elif journal.failover is not None:
+        verdicts.failover.notes.append("no failover goal: figures reported only")
     if journal.load.summary and journal.load.summary.get("valid") is False:
         why = journal.load.summary.get("invalid_reasons") or ["measurement not valid"]
         make_inconclusive(verdicts, [f"load generator: {r}" for r in why])

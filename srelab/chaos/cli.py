@@ -63,7 +63,23 @@ def run_cmd(
         from srelab.chaos.schedule import plan
         from srelab.chaos.targets import compose_candidates, select_all
 
-        selections = select_all(exp.targets, compose_candidates(), seed)
+        candidates = compose_candidates()
+        roles_note = ""
+        try:  # read-only: INFO replication of each Redis node (redis-primary, zone: primary)
+            from srelab.chaos.failover import RedisProbe
+            from srelab.chaos.faults import FaultDriver
+            from srelab.chaos.targets import with_redis_roles
+            from srelab.docker_client import compose_client
+
+            probe = RedisProbe(
+                FaultDriver(compose_client(settings, ()), settings), settings.lab_redis_master_name
+            )
+            nodes = probe.nodes([c.service for c in candidates if c.role == "redis"])
+            candidates = with_redis_roles(candidates, {n.service: n.role for n in nodes})
+            roles_note = "redis roles now: " + ", ".join(f"{n.service} {n.role}" for n in nodes)
+        except Exception as exc:
+            roles_note = f"redis roles not asked ({type(exc).__name__}): redis-primary/replica cannot resolve"
+        selections = select_all(exp.targets, candidates, seed)
         table = Table(title=f"{exp.name}: plan (nothing touched)")
         for column in ("t+", "event", "fault", "services"):
             table.add_column(column)
@@ -78,6 +94,8 @@ def run_cmd(
             + (f"{exp.spec.requests} requests" if exp.spec.requests else f"{exp.spec.duration_s:g} s")
             + (" with hey" if exp.load.tool == "hey" else "")
         )
+        if roles_note:
+            console.print(roles_note, highlight=False)
         return
     runner = ChaosRunner(exp, path, settings, console=console, live=live, seed=seed, annotate=annotate)
     runner.prepare()
@@ -121,6 +139,18 @@ def _print_summary(journal: Journal, folder: Path) -> None:
             f"{'-' if rec.time_to_first_error_s is None else f'{rec.time_to_first_error_s:g} s'}, "
             f"hypothesis holds again after "
             f"{'never' if not rec.recovered else f'{rec.time_to_recover_s:.1f} s'}",
+            highlight=False,
+        )
+    if journal.failover is not None:
+        from srelab.chaos.report import failover_context
+
+        line, _ = failover_context(journal)
+        f = journal.failover
+        console.print(
+            f"redis failover: {line}; {f.errors_total} failed request(s) after the fault "
+            f"({f.errors_outside_window} outside the failover window); replicas linked after the "
+            f"restore: {'yes' if f.replicas_linked else 'NO'}, old primary {f.old_primary} rejoined: "
+            f"{'yes' if f.old_primary_rejoined else 'NO'}",
             highlight=False,
         )
     for fault in journal.faults:
@@ -275,6 +305,26 @@ def compare_rows(a: Journal, b: Journal) -> list[tuple[str, str, str]]:
             _num(x.back_in_rotation_s) if x else "-",
             _num(y.back_in_rotation_s) if y else "-",
         )
+    for label, fget in (
+        ("redis: primary at the start", lambda f: f.old_primary or "-"),
+        ("redis: promotion after s", lambda f: _num(f.failover_s) if f.promoted else "none"),
+        ("redis: new primary", lambda f: f.new_primary or "-"),
+        ("redis: first write acknowledged after s", lambda f: _num(f.first_write_s)),
+        (
+            "redis: errors after fault (outside window)",
+            lambda f: f"{f.errors_total} ({f.errors_outside_window})",
+        ),
+        (
+            "redis: replicas linked / old primary rejoined",
+            lambda f: f"{'yes' if f.replicas_linked else 'no'} / {'yes' if f.old_primary_rejoined else 'no'}",
+        ),
+    ):
+        if a.failover is not None or b.failover is not None:
+            add(
+                label,
+                fget(a.failover) if a.failover is not None else "-",
+                fget(b.failover) if b.failover is not None else "-",
+            )
     for label, getter in (
         ("writes acknowledged", lambda j: str(j.audit.acknowledged)),
         ("writes lost", lambda j: str(j.audit.lost)),

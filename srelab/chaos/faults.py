@@ -10,7 +10,7 @@ on schedule and once more from the runner's safety net on Ctrl-C or an error.
 | stop       | `docker stop -t grace_s` (SIGTERM, then KILL)   | start                            |
 | restart    | `docker restart -t grace_s`                     | ensure running                   |
 | pause      | `docker pause`                                  | unpause                          |
-| disconnect | `docker network disconnect <project>_<net>`     | connect with the same aliases    |
+| disconnect | `docker network disconnect <project>_<net>`     | connect: same aliases, fixed IP  |
 | delay      | helper: `tc qdisc replace ... netem delay`      | helper: `tc qdisc del`           |
 | loss       | helper: `tc qdisc replace ... netem loss`       | helper: `tc qdisc del`           |
 | cpu        | `docker exec` N busy loops, each `timeout`-bound | `docker exec` kill them          |
@@ -83,6 +83,9 @@ class Snapshot:
     pid: int | None
     networks: dict[str, list[str]] = field(default_factory=dict)  # network -> aliases
     macs: dict[str, str] = field(default_factory=dict)  # network -> MAC address
+    # network -> the fixed IPv4 address compose gave it (IPAMConfig; the Redis HA nodes and
+    # Sentinels): a reconnect without it gets another address and is lost to the Sentinels.
+    ips: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -133,6 +136,11 @@ class FaultDriver:
             pid=state.pid,
             networks={name: [a for a in (net.aliases or []) if a != short] for name, net in nets.items()},
             macs={name: net.mac_address or "" for name, net in nets.items()},
+            ips={
+                name: net.ipam_config.ipv4_address
+                for name, net in nets.items()
+                if net.ipam_config is not None and net.ipam_config.ipv4_address
+            },
         )
 
     def network_name(self, snap: Snapshot, network: str) -> str:
@@ -363,8 +371,12 @@ class FaultDriver:
                     net = self.network_name(snap, fault.network or "")
                     if net in (c.network_settings.networks or {}):
                         return Outcome(f"already on {net}")
-                    self._connect(net, c, snap.networks[net])
-                    return Outcome(f"reconnected to {net} (aliases {', '.join(snap.networks[net])})")
+                    ip = snap.ips.get(net)
+                    self._connect(net, c, snap.networks[net], ip)
+                    return Outcome(
+                        f"reconnected to {net} (aliases {', '.join(snap.networks[net])}"
+                        + (f"; fixed address {ip})" if ip else ")")
+                    )
                 case Action.DELAY | Action.LOSS:
                     return self._unnetem(fault, snap, c)
                 case Action.CPU:
@@ -381,11 +393,13 @@ class FaultDriver:
         self.docker.container.start(c)
         return Outcome(started)
 
-    def _connect(self, network: str, c: Container, aliases: list[str]) -> None:
+    def _connect(self, network: str, c: Container, aliases: list[str], ip: str | None = None) -> None:
         # python-on-whales' network.connect takes one alias; the CLI takes several.
         cmd: list[str] = [*self.docker.docker_cmd, "network", "connect"]
         for alias in aliases:
             cmd += ["--alias", alias]
+        if ip:  # the address it had (IPAMConfig), not the next free one
+            cmd += ["--ip", ip]
         run_docker([*cmd, network, c.id])
 
     def _unnetem(self, fault: Fault, snap: Snapshot, c: Container) -> Outcome:
@@ -436,6 +450,12 @@ class FaultDriver:
                 missing = sorted(set(snap.networks) - set(nets))
                 if missing:
                     problems.append(f"{snap.service}: not on {', '.join(missing)}")
+                for net, ip in snap.ips.items():
+                    now = nets.get(net)
+                    if now is not None and now.ip_address and now.ip_address != ip:
+                        problems.append(
+                            f"{snap.service}: on {net} with {now.ip_address}, not its address {ip}"
+                        )
             if not problems or time.monotonic() >= deadline:
                 return problems
             time.sleep(0.5)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from srelab.chaos.audit import AuditResult
 from srelab.chaos.detection import Detection
+from srelab.chaos.failover import FailoverFigures, NodeState
 from srelab.chaos.timeline import PhaseStats, Recovery, Row
 from srelab.chaos.verdict import RotationFigures, Verdicts
 from srelab.errors import LabError
@@ -87,6 +88,13 @@ class Journal(BaseModel):
     t0: float | None = None  # the load's start (epoch): offsets count from here
     targets: dict[str, list[str]] = Field(default_factory=dict)
     seeds: dict[str, int] = Field(default_factory=dict)
+    # What each targeted service was when the targets were resolved: web, sentinel, proxy,
+    # redis-primary / redis-replica (HA), redis (single), other.
+    roles: dict[str, str] = Field(default_factory=dict)
+    topology: str | None = None  # LAB_REDIS_TOPOLOGY of the stack: ha | single
+    redis_nodes: list[NodeState] = Field(default_factory=list)  # every Redis node at the start
+    failover: FailoverFigures | None = None  # HA runs whose faults touched Redis or a Sentinel
+    failover_note: str | None = None  # why there are no failover figures
     load: LoadSection
     events: list[EventRecord] = Field(default_factory=list)
     faults: list[FaultRecord] = Field(default_factory=list)

@@ -23,6 +23,14 @@ from srelab.load import FAILURE_KINDS, LoadSpec
 ROLE_WEB = "web"
 ROLE_REDIS = "redis"
 ROLE_PROXY = "proxy"
+ROLE_SENTINEL = "sentinel"
+# Redis HA (compose/redis-ha.yaml): the node that is primary when the run starts, the others; asked
+# through `docker exec` (INFO replication) before the targets are resolved.
+ROLE_REDIS_PRIMARY = "redis-primary"
+ROLE_REDIS_REPLICA = "redis-replica"
+ROLE_ANY = "any"  # every container with a role (web, redis, sentinel, proxy): with `zone`, a zone
+ZONE_OF_PRIMARY = "primary"  # `zone: primary`: the zone of the Redis primary when the run starts
+ROLES = (ROLE_WEB, ROLE_REDIS, ROLE_REDIS_PRIMARY, ROLE_REDIS_REPLICA, ROLE_SENTINEL, ROLE_PROXY, ROLE_ANY)
 
 MIN_BASELINE_S = 5.0  # the first fault may not come earlier: the baseline phase needs data
 
@@ -60,9 +68,15 @@ class _Strict(BaseModel):
 class TargetSelector(_Strict):
     """Which containers a fault hits: a role or compose service, then by name, zone or at random."""
 
-    service: str = Field(ROLE_WEB, description="web | redis | proxy | a compose service name")
+    service: str = Field(
+        ROLE_WEB,
+        description="web | redis (every node) | redis-primary | redis-replica | sentinel | proxy | any "
+        "| a compose service name",
+    )
     names: tuple[str, ...] = Field((), description="pick these compose services (by name)")
-    zone: str | None = Field(None, description="only replicas whose srelab.zone label is this")
+    zone: str | None = Field(
+        None, description="only services whose srelab.zone label is this; `primary`: the Redis primary's zone"
+    )
     count: int | Literal["all"] = Field(1, description="how many to pick, or 'all' of the candidates")
     seed: int | None = Field(None, description="seed of the random pick (recorded when drawn at run time)")
 
@@ -169,6 +183,34 @@ class DetectGoal(_Strict):
         return value
 
 
+class FailoverGoal(_Strict):
+    """Redis HA goals, judged on the failover figures (srelab/chaos/failover.py)."""
+
+    promotion: bool | None = Field(
+        True, description="true: the Sentinels must promote a replica; false: they must not; null: either"
+    )
+    max_s: float | None = Field(None, gt=0, le=600, description="fault -> +switch-master, seconds")
+    max_write_s: float | None = Field(
+        None, gt=0, le=600, description="fault -> first write acknowledged (POST started after the fault)"
+    )
+    errors_in_window_only: bool = Field(
+        False, description="every failed request ends between the fault and the first write after it (+grace)"
+    )
+    grace_s: float = Field(1.0, ge=0, le=30, description="errors_in_window_only: after the first write")
+    rejoin: bool = Field(
+        True, description="after the restore: one primary, every replica linked, the old primary a replica"
+    )
+    rejoin_wait_s: float = Field(
+        30.0, gt=0, le=300, description="how long to wait for that after the restore"
+    )
+    max_isolated_write_s: float | None = Field(
+        None,
+        gt=0,
+        le=600,
+        description="a disconnected primary accepts no write later than this after the cut",
+    )
+
+
 class Hypotheses(_Strict):
     steady: Hypothesis = Field(default_factory=Hypothesis, description="before and after the faults")
     during: Hypothesis | None = Field(None, description="in the fault windows; default: steady")
@@ -177,6 +219,7 @@ class Hypotheses(_Strict):
     stable_s: int = Field(3, ge=1, le=60, description="consecutive good seconds that count as recovered")
     detect: tuple[DetectGoal, ...] = Field((), description="alerts that must fire (a list, or one mapping)")
     no_alerts: bool = Field(False, description="no alert other than those in `detect` may fire")
+    failover: FailoverGoal | None = Field(None, description="Redis HA: promotion, first write, rejoin")
 
     @field_validator("detect", mode="before")
     @classmethod
@@ -260,6 +303,9 @@ class Experiment(_Strict):
     audit: Audit = Field(default_factory=Audit)
     restore_timeout_s: float = Field(
         90.0, ge=5, le=600, description="wait until restored targets are healthy"
+    )
+    topology: Literal["ha", "single"] | None = Field(
+        None, description="the Redis topology (LAB_REDIS_TOPOLOGY) the experiment needs; null: either"
     )
 
     @field_validator("description")

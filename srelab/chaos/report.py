@@ -163,6 +163,7 @@ def context(journal: Journal) -> dict[str, Any]:
             ["acknowledged but missing from GET /items", a.missing_from_list],
         ]
     detection_line, detection_rows, alert_rows = detection_context(journal)
+    failover_line, failover_rows = failover_context(journal)
     timeline_rows = [
         [
             r.second,
@@ -251,12 +252,82 @@ def context(journal: Journal) -> dict[str, Any]:
             "events",
         ],
         "timeline_rows": timeline_rows,
+        "failover_line": failover_line,
+        "failover_rows": failover_rows,
         "detection_line": detection_line,
         "detection_header": DETECTION_HEADER,
         "detection_rows": detection_rows,
         "alert_header": ALERT_HEADER,
         "alert_rows": alert_rows,
     }
+
+
+def _nodes(nodes: Iterable[Any]) -> str:
+    out = []
+    for n in nodes:
+        extra = " link down" if n.link_up is False else ""
+        out.append(f"{n.service} {n.role}{extra}")
+    return ", ".join(out) or "-"
+
+
+def failover_context(journal: Journal) -> tuple[str, list[list[Any]]]:
+    """(one line, rows) for the Redis failover section (HA runs whose faults touched Redis)."""
+    f = journal.failover
+    before = _nodes(journal.redis_nodes)
+    if f is None:
+        why = journal.failover_note or "not measured"
+        return f"Not measured: {why}." + (
+            f" Redis nodes at the start: {before}." if journal.redis_nodes else ""
+        ), []
+    rows: list[list[Any]] = [
+        ["fault", f"{f.fault} ({', '.join(f.services)}) at {offset(journal, f.injected_at)}"],
+        ["Redis nodes at the start", before],
+        [
+            "primary +sdown / +odown after",
+            f"{fmt(f.sdown_s, '.2f', ' s')} / {fmt(f.odown_s, '.2f', ' s')}",
+        ],
+        [
+            "promotion (+switch-master) after",
+            f"{fmt(f.failover_s, '.2f', ' s')} ({f.old_primary} -> {f.new_primary})"
+            if f.promoted
+            else "none",
+        ],
+        [
+            "first write acknowledged after",
+            fmt(f.first_write_s, ".2f", " s") + f" ({f.writes_failed_before} POST(s) failed before it)",
+        ],
+        [
+            "failed requests after the fault",
+            f"{f.errors_total} ({f.errors_outside_window} outside the failover window: fault .. first "
+            f"write + {f.window_grace_s:g} s)",
+        ],
+        ["Redis nodes after the restore", _nodes(f.nodes_after)],
+        [
+            "every replica linked / old primary rejoined",
+            f"{'yes' if f.replicas_linked else 'NO'} / "
+            + ("yes" if f.old_primary_rejoined else "NO")
+            + (
+                f" (seen {f.linked_after_s:.1f} s after the last restore, polled once the load ended and "
+                "the restore was verified: an upper bound)"
+                if f.linked_after_s is not None
+                else ""
+            ),
+        ],
+    ]
+    for p in f.split_brain:
+        rows.append(
+            [
+                f"split brain: writes on {p.service} while cut off",
+                f"{p.tried} tried, {p.accepted} accepted (last +{fmt(p.last_accepted_s, '.1f', ' s')}), "
+                f"{p.refused} refused (first +{fmt(p.first_refused_s, '.1f', ' s')}); {'; '.join(p.answers)}",
+            ]
+        )
+    for note in f.notes:
+        rows.append(["note", note])
+    line = (
+        f"promotion after {fmt(f.failover_s, '.2f', ' s')}" if f.promoted else "no promotion"
+    ) + f", first write acknowledged after {fmt(f.first_write_s, '.2f', ' s')}"
+    return line, rows
 
 
 DETECTION_HEADER = ["#", "fault", "service", "first alert", "time to detect", "time to resolve", "alerts"]
@@ -346,6 +417,11 @@ def render_markdown(journal: Journal, png: str | None = "timeline.png") -> str:
         out += _table(["check", "value"], c["audit_rows"])
     else:
         out.append(j.audit_note or "not run")
+    out += ["", "## Redis failover (HA: from the fault)", ""]
+    if c["failover_rows"]:
+        out += _table(["figure", "value"], c["failover_rows"])
+    else:
+        out.append(c["failover_line"])
     out += ["", "## Detection (when monitoring noticed)", "", f"Detection {c['detection_line']}.", ""]
     if c["detection_rows"]:
         out += _table(c["detection_header"], c["detection_rows"])

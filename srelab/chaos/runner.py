@@ -51,11 +51,19 @@ from srelab.chaos.detection import (
     measure,
     monitoring_problem,
 )
+from srelab.chaos.failover import (
+    FailoverFigures,
+    NodeState,
+    RedisProbe,
+    SplitBrainWatcher,
+    compute,
+)
 from srelab.chaos.faults import FaultDriver, FaultError, Snapshot
 from srelab.chaos.journal import EventRecord, FaultRecord, Journal, LoadSection
 from srelab.chaos.model import (
     ROLE_PROXY,
     ROLE_REDIS,
+    ROLE_SENTINEL,
     ROLE_WEB,
     SELF_HEALING_ACTIONS,
     Action,
@@ -65,7 +73,14 @@ from srelab.chaos.model import (
 )
 from srelab.chaos.pending import PendingLog, entry, read_pending, well_known
 from srelab.chaos.rotation import watch
-from srelab.chaos.targets import Candidate, Selection, compose_candidates, select_all
+from srelab.chaos.targets import (
+    Candidate,
+    Selection,
+    compose_candidates,
+    resolved_role,
+    select_all,
+    with_redis_roles,
+)
 from srelab.chaos.verdict import amend, charge_unplaced, check_overlaps, fault_overlap
 from srelab.errors import LabError
 from srelab.load import LoadResult, LoadSpec, SecondBucket, run_load
@@ -103,6 +118,7 @@ class Task:
     attempted: bool = False  # inject was tried (so a restore must run)
     thread: threading.Thread | None = None
     watcher: threading.Thread | None = None
+    split_brain: SplitBrainWatcher | None = None  # a disconnected Redis primary (HA)
 
 
 @dataclass
@@ -137,6 +153,7 @@ class ChaosRunner:
         proxy_url: str | None = None,
         pending_path: Path | None = None,
         watch_alerts: bool = True,
+        redis_probe: RedisProbe | None = None,
     ) -> None:
         self.exp = experiment
         self.source = source
@@ -169,6 +186,14 @@ class ChaosRunner:
         self.loader: threading.Thread | None = None
         self.watch_alerts = watch_alerts  # poll Alertmanager (detection); off in unit tests
         self.watcher: AlertWatcher | None = None
+        self._probe = redis_probe
+        self.topology: str = getattr(settings, "lab_redis_topology", "single")
+        self.roles: dict[str, str] = {}  # targeted service -> its role when resolved
+        self.redis_nodes: list[NodeState] = []  # every Redis node when the run starts
+        self.redis_services: list[str] = []
+        self.sentinels: list[str] = []
+        self.nodes_after: list[NodeState] = []
+        self.linked_at: float | None = None
 
     # -- preparation (nothing is touched before this passes) ----------------------------------------
     @property
@@ -181,6 +206,26 @@ class ChaosRunner:
             self._driver = FaultDriver(docker, self.settings)
         return self._driver
 
+    @property
+    def redis_probe(self) -> RedisProbe | None:
+        """Asks the Redis nodes their role (docker exec); None with a fake driver (unit tests)."""
+        if self._probe is None and isinstance(self.driver, FaultDriver):
+            self._probe = RedisProbe(self.driver, getattr(self.settings, "lab_redis_master_name", "items"))
+        return self._probe
+
+    def _redis_roles(self, candidates: list[Candidate]) -> list[Candidate]:
+        """The Redis nodes' roles now (primary | replica | down), filled into the candidates."""
+        self.redis_services = sorted(c.service for c in candidates if c.role == ROLE_REDIS)
+        self.sentinels = sorted(c.service for c in candidates if c.role == ROLE_SENTINEL)
+        if not self.redis_services:
+            return candidates
+        probe = self.redis_probe
+        if probe is not None:
+            self.redis_nodes = probe.nodes(self.redis_services)
+        elif len(self.redis_services) == 1:  # no docker (unit tests): one node is the primary
+            self.redis_nodes = [NodeState(service=self.redis_services[0], role="primary")]
+        return with_redis_roles(candidates, {n.service: n.role for n in self.redis_nodes})
+
     def prepare(self) -> None:
         left = read_pending(self.pending_path)
         if left is not None and left.entries:
@@ -189,8 +234,20 @@ class ChaosRunner:
                 f"({self.pending_path}): run `srelab chaos restore` first"
             )
         candidates = self._candidates if self._candidates is not None else compose_candidates()
+        if self.exp.topology is not None and self.exp.topology != self.topology:
+            raise ExperimentError(
+                f"{self.source}: topology: the experiment needs LAB_REDIS_TOPOLOGY={self.exp.topology}; "
+                f"the stack runs {self.topology}"
+            )
+        candidates = self._redis_roles(candidates)
         self.selections = select_all(self.exp.targets, candidates, self.seed)
         roles = {c.service: c.role for c in candidates}
+        by_name = {c.service: c for c in candidates}
+        self.roles = {
+            service: resolved_role(by_name[service]) if service in by_name else "other"
+            for selection in self.selections.values()
+            for service in selection.services
+        }
         windows: dict[str, list[tuple[float, float, int]]] = {}
         for index, fault in enumerate(self.exp.faults):
             for service in self.selections[fault.target].services:
@@ -202,7 +259,7 @@ class ChaosRunner:
                         )
                 windows.setdefault(service, []).append((fault.at, fault.restore_at, index))
         # The stack must be healthy first: every web replica, Redis and the proxy.
-        core = [c.service for c in candidates if c.role in (ROLE_WEB, ROLE_REDIS, ROLE_PROXY)]
+        core = [c.service for c in candidates if c.role in (ROLE_WEB, ROLE_REDIS, ROLE_SENTINEL, ROLE_PROXY)]
         wanted = sorted(set(core) | set(windows))
         for service in wanted:
             try:
@@ -321,10 +378,13 @@ class ChaosRunner:
                 rec.inject_ok, rec.injected_at, rec.method = True, started, outcome.method
                 rec.inject_offset_s = round(started - self.t0, 3)
                 self._record_fault(rec, "inject", started, detail=outcome.detail, method=outcome.method)
+                self._watch_split_brain(task, started)
                 if fault.action in SELF_HEALING_ACTIONS:
                     self._start_watcher(task, restarted=True, not_before=started)
             self._wait_until(self.t0 + fault.restore_at, until_load_done=True)
         finally:
+            if task.split_brain is not None:
+                task.split_brain.finish()
             if task.attempted:
                 self._restore(task, "restore")
                 if fault.action not in SELF_HEALING_ACTIONS and fault.action not in (Action.CPU,):
@@ -333,6 +393,98 @@ class ChaosRunner:
                         restarted=fault.action in RESTARTED_BY_RESTORE,
                         not_before=rec.injected_at or time.time(),
                     )
+
+    def _watch_split_brain(self, task: Task, injected_at: float) -> None:
+        """A Redis primary cut off the network (HA): try writes on it until its restore."""
+        if (
+            task.fault.action != Action.DISCONNECT
+            or self.topology != "ha"
+            or self.roles.get(task.record.service) != "redis-primary"
+            or self.redis_probe is None
+        ):
+            return
+        task.split_brain = SplitBrainWatcher(self.redis_probe, task.record.service, injected_at)
+        task.split_brain.start()
+
+    def _redis_tasks(self) -> list[Task]:
+        return [t for t in self.tasks if t.role in (ROLE_REDIS, ROLE_SENTINEL)]
+
+    def _wait_rejoined(self) -> None:
+        """After the restore (HA, Redis touched): one primary, every replica linked, the old
+        primary among them; how long after the last restore that held."""
+        tasks = [t for t in self._redis_tasks() if t.record.inject_ok]
+        probe = self.redis_probe
+        if self.topology != "ha" or not tasks or probe is None or not self.redis_services:
+            return
+        goal = self.exp.hypothesis.failover
+        timeout = goal.rejoin_wait_s if goal is not None else 30.0
+        old = next((n.service for n in self.redis_nodes if n.role == "primary"), None)
+        with self.console.status("Redis: waiting for every replica to be linked"):
+            self.nodes_after, self.linked_at = probe.wait_linked(
+                self.redis_services, old, self._node_ips(), timeout
+            )
+
+    def _node_ips(self) -> dict[str, str]:
+        ips = {}
+        for service in self.redis_services:
+            snap = self.preflight.get(service)
+            if snap is None or not snap.ips:
+                continue
+            backend = [ip for net, ip in snap.ips.items() if net.endswith("_backend") or net == "backend"]
+            ips[service] = backend[0] if backend else next(iter(snap.ips.values()))
+        return ips
+
+    def _failover(self, journal: Journal, load: LoadResult | None) -> None:
+        """The failover figures (srelab/chaos/failover.py) of an HA run whose faults touched Redis."""
+        tasks = [t for t in self._redis_tasks() if t.record.inject_ok and t.record.injected_at]
+        if self.topology != "ha":
+            journal.failover_note = f"topology {self.topology}: no Sentinel, no failover"
+            return
+        if not tasks:
+            journal.failover_note = "no fault touched a Redis node or a Sentinel"
+            return
+        probe = self.redis_probe
+        if probe is None:
+            journal.failover_note = "the Redis nodes could not be asked (no Docker)"
+            return
+        first = min(tasks, key=lambda t: t.record.injected_at or 0.0)
+        injected_at = first.record.injected_at or 0.0
+        events, problems = probe.sentinel_events(self.sentinels, journal.started_at)
+        from srelab.chaos.analysis import read_failure_times
+
+        failures = read_failure_times(self.out_dir / "load" / "events.tsv") or []
+        writes = [(w.t, w.latency_ms, w.acknowledged) for w in load.write_records()] if load else []
+        restores = [t.record.restored_at for t in tasks if t.record.restored_at]
+        ends = [e.end for e in self.events if e.kind == "inject" and e.ok and e.fault == first.record.index]
+        goal = self.exp.hypothesis.failover
+        figures: FailoverFigures = compute(
+            fault=first.record.index,
+            services=sorted({t.record.service for t in self.tasks if t.record.index == first.record.index}),
+            injected_at=injected_at,
+            nodes_before=self.redis_nodes,
+            nodes_after=self.nodes_after,
+            ips=self._node_ips(),
+            sentinel_events=events,
+            writes=writes,
+            failures=failures,
+            linked_after_s=round(max(self.linked_at - max(restores), 0.0), 3)
+            if self.linked_at is not None and restores
+            else None,
+            grace_s=goal.grace_s if goal is not None else 1.0,
+            split_brain=[t.split_brain.result for t in self.tasks if t.split_brain is not None],
+            effective_at=max(ends) if ends else None,
+        )
+        ip_to_service = {ip: s for s, ip in self._node_ips().items()}
+        for e in figures.sentinel_events:
+            if e.event == "+switch-master":
+                parts = e.detail.split()
+                if len(parts) >= 5:
+                    figures.notes.append(
+                        f"{e.sentinel}: +switch-master {ip_to_service.get(parts[1], parts[1])} -> "
+                        f"{ip_to_service.get(parts[3], parts[3])} at t+{e.t - (self.t0 or e.t):.2f}s"
+                    )
+        figures.notes.extend(problems)
+        journal.failover = figures
 
     def _restore(self, task: Task, kind: str) -> None:
         rec = task.record
@@ -408,6 +560,9 @@ class ChaosRunner:
             ended_at=started,
             targets={k: list(s.services) for k, s in self.selections.items()},
             seeds={k: s.seed for k, s in self.selections.items() if s.seed is not None},
+            roles=dict(self.roles),
+            topology=self.topology,
+            redis_nodes=list(self.redis_nodes),
             load=LoadSection(dir="load", spec=spec.model_dump(mode="json"), preset=self.exp.load.preset),
             faults=[t.record for t in self.tasks],
         )
@@ -439,6 +594,7 @@ class ChaosRunner:
                     self._finish_faults()
                     journal.restore_problems = self._verify()
                     journal.restore_verified = not journal.restore_problems
+                    self._wait_rejoined()
                     if self.watcher is not None:
                         journal.detection = self._stop_watching(started, interrupted is not None)
         journal.events = sorted(self.events, key=lambda e: e.t)
@@ -458,6 +614,10 @@ class ChaosRunner:
         if "error" in result:
             journal.load.error = result["error"]
         buckets = load.timeline if load is not None else self.state.buckets
+        try:
+            self._failover(journal, load)
+        except Exception as exc:  # figures must not lose the run
+            journal.failover_note = f"failover figures not measured: {type(exc).__name__}: {exc}"
         if self.exp.audit.enabled and load is not None and not interrupted:
             with self.console.status("write audit: reading back every acknowledged write"):
                 journal.audit = self._audit(load)

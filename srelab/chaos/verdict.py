@@ -23,7 +23,7 @@ from srelab.chaos.timeline import Recovery as RecoveryFigures
 
 EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 # The parts of Verdicts in the order reports show them.
-PARTS = ("before", "during", "after", "recovery", "audit", "restore", "detection", "overall")
+PARTS = ("before", "during", "after", "recovery", "audit", "restore", "failover", "detection", "overall")
 
 
 class Verdict(BaseModel):
@@ -49,6 +49,8 @@ class Verdicts(BaseModel):
     overall: Verdict
     # Detection goals (srelab/chaos/detection.py): judged after the other parts, by the runner.
     detection: Verdict = Field(default_factory=lambda: Verdict(passed=True))
+    # Redis HA goals (hypothesis.failover, srelab/chaos/failover.py): judged in analyse().
+    failover: Verdict = Field(default_factory=lambda: Verdict(passed=True))
 
     @property
     def exit_code(self) -> int:

@@ -11,7 +11,7 @@ import bcrypt
 
 from srelab import redis_acl
 from srelab.errors import LabError
-from srelab.settings import SECRETS_ENV, SECRETS_TEMPLATE
+from srelab.settings import ROOT, SECRETS_ENV, SECRETS_TEMPLATE
 
 
 def _keys(lines: list[str]) -> set[str]:
@@ -65,8 +65,27 @@ SECRET_FILES_DIR = SECRETS_ENV.parent / "secrets"
 DASHBOARD_USERS_FILE = "traefik-dashboard-users"
 BCRYPT_COST = 4
 REDIS_ACL_FILE = "redis-users.acl"
-# The exporter's REDIS_ADDR (compose/monitoring.yaml): its password file is keyed by it.
-REDIS_ADDR = "redis://redis:6379"
+# redis_exporter scrapes every Redis node Prometheus names (multi-target, /scrape?target=...): the
+# file_sd targets of services/config/prometheus/targets/<topology>/redis.yml. Its password file is
+# keyed by each of those addresses, of every topology (a key for a node not running is unused), so
+# one file serves a stack switched between `ha` and `single`.
+EXPORTER_TARGETS_DIR = ROOT / "services" / "config" / "prometheus" / "targets"
+REDIS_ADDR = "redis://redis:6379"  # the zone-a node, the one node of either topology
+
+
+def exporter_addresses(directory: Path = EXPORTER_TARGETS_DIR) -> list[str]:
+    """Every Redis address the exporter is asked to scrape, in any topology, sorted."""
+    import yaml
+
+    found = {
+        target
+        for path in sorted(directory.glob("*/redis.yml"))
+        for group in yaml.safe_load(path.read_text()) or []
+        for target in group["targets"]
+    }
+    if REDIS_ADDR not in found:
+        raise LabError(f"{directory}: no target {REDIS_ADDR} (the Redis node of every topology)")
+    return sorted(found)
 
 
 def read_env(path: Path = SECRETS_ENV) -> dict[str, str]:
@@ -126,8 +145,11 @@ def ensure_secret_files(env_path: Path = SECRETS_ENV, directory: Path = SECRET_F
         "redis-replica-password": passwords["REDIS_REPLICA_PASSWORD"] + "\n",
         "redis-sentinel-password": passwords["REDIS_SENTINEL_PASSWORD"] + "\n",
         "sentinel-password": sentinel_password + "\n",
-        # redis_exporter's REDIS_PASSWORD_FILE: JSON, address (as in REDIS_ADDR) -> password.
-        "redis-exporter-password.json": json.dumps({REDIS_ADDR: passwords["REDIS_EXPORTER_PASSWORD"]}) + "\n",
+        # redis_exporter's REDIS_PASSWORD_FILE: JSON, node address (as Prometheus names it) -> password.
+        "redis-exporter-password.json": json.dumps(
+            dict.fromkeys(exporter_addresses(), passwords["REDIS_EXPORTER_PASSWORD"])
+        )
+        + "\n",
     }
     for name, text in files.items():
         path = directory / name

@@ -64,7 +64,9 @@ def test_every_target_is_found_and_up(lab: Any) -> None:
         wanted = {
             "web": len(replicas),
             "traefik": 1,
-            "redis": 1,
+            # One target per Redis node of the topology (ha: 3, single: 1), plus the exporter.
+            "redis": len(_redis_nodes(lab)),
+            "redis-exporter": 1,
             "prometheus": 1,
             "blackbox": 3,
             "alertmanager": 1,
@@ -84,11 +86,50 @@ def test_every_target_is_found_and_up(lab: Any) -> None:
     wait_until(replicas_scraped, DEADLINE_S, interval_s=1, what=what)
 
 
-def test_redis_is_up_through_the_exporter(lab: Any) -> None:
-    up = wait_until(lambda: _scalar(lab, "redis_up") == 1.0, DEADLINE_S, interval_s=1, what="redis_up == 1")
-    assert up
-    # The exporter authenticated (REDIS_PASSWORD from compose/.env): it reads real server info.
-    assert (_scalar(lab, "redis_connected_clients") or 0) >= 1
+def _redis_nodes(lab: Any) -> dict[str, str]:
+    """The Redis nodes of the running topology (compose model, label srelab.role=redis) -> zone."""
+    from srelab.compose_model import services
+
+    return {
+        name: svc["labels"]["srelab.zone"]
+        for name, svc in services(()).items()
+        if (svc.get("labels") or {}).get("srelab.role") == "redis"
+    }
+
+
+def test_every_redis_node_is_up_through_the_exporter_with_its_role(lab: Any) -> None:
+    nodes = _redis_nodes(lab)
+
+    def every_node_up() -> dict[str, str] | None:
+        up = {s["metric"]["instance"]: s["value"][1] for s in _query(lab, 'redis_up{job="redis"}')}
+        return up if up == dict.fromkeys(nodes, "1") else None
+
+    wait_until(every_node_up, DEADLINE_S, interval_s=1, what=f"redis_up == 1 for each of {sorted(nodes)}")
+    # The exporter authenticated to each node (the password file keyed by each address).
+    found = _query(lab, 'redis_connected_clients{job="redis"}')
+    clients = {s["metric"]["instance"]: float(s["value"][1]) for s in found}
+    assert set(clients) == set(nodes) and min(clients.values()) >= 1, clients
+    zones = {s["metric"]["instance"]: s["metric"]["zone"] for s in _query(lab, 'redis_up{job="redis"}')}
+    assert zones == nodes
+
+    # Exactly one primary; in ha the others are its replicas, linked, and writes are possible.
+    def roles() -> dict[str, str] | None:
+        got = {s["metric"]["instance"]: s["value"][1] for s in _query(lab, "instance:redis_primary:bool")}
+        return got if set(got) == set(nodes) and list(got.values()).count("1") == 1 else None
+
+    role = wait_until(roles, DEADLINE_S, interval_s=1, what="one primary among the Redis nodes")
+    (primary,) = [n for n, v in role.items() if v == "1"]
+    assert _scalar(lab, f'redis_connected_slaves{{job="redis",instance="{primary}"}}') == len(nodes) - 1
+    links = {s["metric"]["instance"]: s["value"][1] for s in _query(lab, 'redis_master_link_up{job="redis"}')}
+    assert links == dict.fromkeys(set(nodes) - {primary}, "1"), links
+    wait_until(
+        lambda: _scalar(lab, "job:redis_writable_primaries:count") == 1.0,
+        DEADLINE_S,
+        interval_s=1,
+        what="one writable primary",
+    )
+    # The exporter's own /metrics scrapes no node (REDIS_ADDR empty): no redis_up of its own.
+    assert _query(lab, 'redis_up{job="redis-exporter"}') == []
 
 
 def test_request_counter_rises_with_traffic(lab: Any) -> None:
@@ -214,6 +255,13 @@ def test_alerts_reach_alertmanager_and_nothing_fires_on_the_healthy_stack(lab: A
     # have left them firing for a few seconds; slow-window burns may linger, by design).
     def quiet() -> bool:
         firing = {a["labels"]["alertname"] for a in requests.get(f"{am}/alerts", timeout=5).json()}
-        return not firing & {"RedisDown", "TraefikDown", "NoReplicaReady", "WebReplicasMissing"}
+        return not firing & {
+            "RedisDown",
+            "RedisNoWritablePrimary",
+            "RedisExporterDown",
+            "TraefikDown",
+            "NoReplicaReady",
+            "WebReplicasMissing",
+        }
 
     wait_until(quiet, DEADLINE_S, interval_s=1, what="no dependency alert firing on the healthy stack")

@@ -24,7 +24,11 @@ RULE_FILES = sorted((PROM_DIR / "rules").glob("*.yml"))
 # the live Prometheus (tests/live/test_prometheus.py), so a renamed series fails there.
 EXPORTER_SERIES = {
     "up",  # Prometheus itself, per target
-    "redis_up",  # oliver006/redis_exporter
+    # oliver006/redis_exporter v1.45, per node (exporter/exporter.go, exporter/info.go).
+    "redis_up",
+    "redis_instance_info",  # labels role (master | slave), redis_version, run_id, ...
+    "redis_connected_slave_lag_seconds",  # on a primary, per replica: seconds since its last ACK
+    "redis_master_link_up",  # on a replica
     "probe_success",  # blackbox_exporter: 1 when the probe passed
     # Traefik v3 (docs: observability/metrics/overview, "Entrypoint Metrics" and "Service Metrics").
     "traefik_entrypoint_requests_total",
@@ -97,7 +101,7 @@ def test_every_alert_has_severity_and_summary() -> None:
         for group in load_yaml(path)["groups"]:
             for rule in group["rules"]:
                 if "alert" in rule:
-                    assert rule["labels"]["severity"] in {"page", "ticket", "warn"}, rule["alert"]
+                    assert rule["labels"]["severity"] in {"page", "ticket", "warn", "info"}, rule["alert"]
                     assert rule["annotations"]["summary"], rule["alert"]
 
 
@@ -126,7 +130,9 @@ def test_rules_only_use_contract_metrics() -> None:
 def test_scrape_jobs_match_the_compose_services() -> None:
     config = load_yaml(PROM_DIR / "prometheus.yml")
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert set(jobs) == {"web", "traefik", "redis", "blackbox", "alertmanager", "prometheus"}
+    assert set(jobs) == {"web", "traefik", "redis", "redis-exporter", "blackbox", "alertmanager"} | {
+        "prometheus"
+    }
     model = compose_model(("monitoring",))
     services = model["services"]
 
@@ -150,14 +156,20 @@ def test_scrape_jobs_match_the_compose_services() -> None:
     (traefik_target,) = jobs["traefik"]["static_configs"][0]["targets"]
     host, port = traefik_target.split(":")
     assert f"--entryPoints.metrics.address=:{port}" in services[host]["command"]
-    (exporter_target,) = jobs["redis"]["static_configs"][0]["targets"]
+    (exporter_target,) = jobs["redis-exporter"]["static_configs"][0]["targets"]
     host, port = exporter_target.split(":")
     assert port == "9121" and host in services
+    # The node job asks that same exporter (multi-target) for the node in __param_target.
+    relabel = jobs["redis"]["relabel_configs"]
+    assert jobs["redis"]["metrics_path"] == "/scrape"
+    assert {"source_labels": ["__address__"], "target_label": "__param_target"} in relabel
+    assert relabel[-1] == {"target_label": "__address__", "replacement": exporter_target}
     for name in ("traefik", "redis-exporter"):
         assert prom_networks & set(services[name]["networks"]), f"{name} not on Prometheus' network"
     # The exporter reaches Redis on the internal backend network.
     assert "backend" in services["redis-exporter"]["networks"]
-    assert services["redis-exporter"]["environment"]["REDIS_ADDR"] == "redis://redis:6379"
+    # Multi-target only: /metrics (job redis-exporter) scrapes no node of its own.
+    assert services["redis-exporter"]["environment"]["REDIS_ADDR"] == ""
 
 
 def test_replica_count_in_alert_matches_compose() -> None:
@@ -228,11 +240,11 @@ def test_each_alerts_stated_detection_delay_covers_scrape_evaluation_and_for() -
                 if "alert" not in rule:
                     continue
                 stated = float(rule["annotations"]["detection_delay_s"])
-                read = {m for m in re.findall(r'job="([a-z]+)"', rule["expr"])}
+                read = {m for m in re.findall(r'job="([a-z-]+)"', rule["expr"])}
                 names = metric_names(promql_parser.parse(rule["expr"]))
                 if any(n.startswith(("traefik_", "slo:")) for n in names):
                     read.add("traefik")
-                if "redis_up" in names:
+                if any(n.startswith(("redis_", "instance:redis_", "job:redis_")) for n in names):
                     read.add("redis")
                 scrape = max((jobs[j] for j in read), default=5.0)
                 floor = scrape + 2 * interval + parse_duration_s(rule.get("for", "0s"))
@@ -284,3 +296,78 @@ def test_prometheus_sends_alerts_to_alertmanager_which_routes_all_to_the_webhook
     assert "ports" not in services["alert-sink"] and "ports" not in services["blackbox"]
     (published,) = services["alertmanager"]["ports"]
     assert str(published.get("host_ip", published)).startswith("127.0.0.1"), published
+
+
+# --- Redis nodes: which ones the exporter scrapes, per topology -----------------------------------
+TARGETS_DIR = PROM_DIR / "targets"
+
+
+def _topology_model(topology: str, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """`docker compose config` of the core + monitoring with LAB_REDIS_TOPOLOGY=topology (compose
+    and srelab's settings read the same variable)."""
+    from srelab.docker_client import compose_client
+    from srelab.settings import get_settings
+
+    monkeypatch.setenv("LAB_REDIS_TOPOLOGY", topology)
+    model = compose_client(get_settings(), ("monitoring",)).compose.config(return_json=True)
+    assert isinstance(model, dict)
+    return model
+
+
+def _node_targets(topology: str) -> list[dict]:
+    return load_yaml(TARGETS_DIR / topology / "redis.yml")
+
+
+@pytest.mark.parametrize("topology", ["ha", "single"])
+def test_prometheus_scrapes_exactly_the_redis_nodes_of_the_topology(
+    topology: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One source of truth: the compose files say which nodes run; targets/<topology>/redis.yml
+    (mounted by compose for that topology) lists exactly those, with their zones."""
+    model = _topology_model(topology, monkeypatch)
+    services = model["services"]
+    nodes = {
+        name: svc["labels"]["srelab.zone"]
+        for name, svc in services.items()
+        if (svc.get("labels") or {}).get("srelab.role") == "redis"
+    }
+    assert nodes and ("redis" in nodes)
+    targets = _node_targets(topology)
+    listed = {}
+    for group in targets:
+        (target,) = group["targets"]
+        node = group["labels"]["node"]
+        assert target == f"redis://{node}:6379", target
+        listed[node] = group["labels"]["zone"]
+    assert listed == nodes, f"{topology}: targets {listed} != compose's Redis nodes {nodes}"
+    # The node names resolve for the exporter: it shares the backend network with each node.
+    exporter_nets = set(services["redis-exporter"]["networks"])
+    for node in nodes:
+        assert exporter_nets & set(services[node]["networks"]), node
+    # Compose mounts this topology's directory where prometheus.yml's file_sd reads it.
+    (job,) = [j for j in load_yaml(PROM_DIR / "prometheus.yml")["scrape_configs"] if j["job_name"] == "redis"]
+    (sd,) = job["file_sd_configs"]
+    (path,) = sd["files"]
+    mounts = {v["target"]: v["source"] for v in services["prometheus"]["volumes"] if v["type"] == "bind"}
+    mounted = Path(mounts[str(Path(path).parent)]) / Path(path).name
+    assert mounted.resolve() == (TARGETS_DIR / topology / "redis.yml").resolve()
+
+
+def test_min_replicas_to_write_label_is_the_nodes_setting() -> None:
+    """RedisNoWritablePrimary reads `min_replicas_to_write` from the target labels: it must be what
+    the nodes of that topology are configured with."""
+    ha_node = (PROM_DIR.parent / "redis" / "ha-node.sh").read_text()
+    match = re.search(r"min-replicas-to-write (\d+)", ha_node)
+    assert match, "ha-node.sh sets no min-replicas-to-write"
+    assert {g["labels"]["min_replicas_to_write"] for g in _node_targets("ha")} == {match.group(1)}
+    assert "min-replicas-to-write" not in (PROM_DIR.parent / "redis" / "redis.conf").read_text()
+    assert {g["labels"]["min_replicas_to_write"] for g in _node_targets("single")} == {"0"}
+
+
+def test_exporter_password_file_has_every_address_prometheus_names() -> None:
+    from srelab.secrets import exporter_addresses
+
+    topologies = [d.name for d in TARGETS_DIR.iterdir() if d.is_dir()]
+    every = {t for topology in topologies for g in _node_targets(topology) for t in g["targets"]}
+    assert set(exporter_addresses()) == every
+    assert {d.name for d in TARGETS_DIR.iterdir() if d.is_dir()} == {"ha", "single"}

@@ -160,7 +160,7 @@ def test_shipped_experiments_are_valid_short_and_documented() -> None:
 
 @pytest.mark.parametrize(
     ("name", "allowed", "max_rate"),
-    [("cut-redis-off-network", {"http_503"}, 0.5), ("restart-proxy", {"conn_refused", "conn_reset"}, 0.15)],
+    [("cut-redis-off-network", {"http_503"}, 1.0), ("restart-proxy", {"conn_refused", "conn_reset"}, 0.15)],
 )
 def test_fault_limits_allow_only_the_failures_the_stack_really_shows(
     name: str, allowed: set[str], max_rate: float

@@ -74,9 +74,8 @@ def test_single_serves_then_switching_to_ha_keeps_every_item(env: dict[str, str]
         ids.append(created.json()["id"])
     # Single's one node replays its AOF on restart (as `default`: srelab/redis_acl.py says why it
     # keeps its permissions); in HA a restarted node resyncs from a replica instead.
-    redis_node = docker.container.list(
-        filters=[("label", f"com.docker.compose.project={env['LAB_PROJECT']}"), ("label", "srelab.role=redis")]
-    )[0]
+    project = ("label", f"com.docker.compose.project={env['LAB_PROJECT']}")
+    redis_node = docker.container.list(filters=[project, ("label", "srelab.role=redis")])[0]
     docker.container.restart(redis_node)
     deadline = time.monotonic() + 60
     while requests.get(f"{url}/readyz", timeout=5).status_code != 200:

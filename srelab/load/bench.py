@@ -2,7 +2,8 @@
 
 Phases, in order (defaults: 12 connections, 15 s per wrk row, 20 s of Locust, 100,000 items):
   idle CPU share (20 s) -> seed to >= 100 items -> wrk GET via proxy -> wrk GET direct (one wrk per
-  replica) -> wrk POST via proxy -> wrk POST direct -> wrk POST via proxy with Redis at
+  replica) -> wrk POST via proxy -> (HA with WAIT on: the same with WAIT off, the replicas recreated
+  with LAB_REDIS_MIN_REPLICA_ACKS=0 and then back) -> wrk POST direct -> wrk POST via proxy with Redis at
   appendfsync everysec (then back to always) -> Locust GET via proxy -> seed to 100,000 items
   -> wrk GET via proxy -> memory at rest again.
 Every row records the CPU each component used per request (cgroup and /proc counters, see
@@ -59,6 +60,8 @@ class BenchRow(BaseModel):
     cpu_ms: dict[str, float | None] = Field(default_factory=dict)
     host_busy: float | None = None  # share of the machine's CPU busy during the row (0..1)
     appendfsync: str | None = None  # Redis's fsync policy during the row (POST rows)
+    # POST rows in HA: the replicas a create WAITs for (REDIS_MIN_REPLICA_ACKS; 0 = WAIT off).
+    min_replica_acks: int | None = None
 
 
 class BenchReport(BaseModel):
@@ -138,6 +141,23 @@ def derive(rows: dict[str, BenchRow], replicas: list[str]) -> dict[str, Any]:
             "p50_large_over_small": ratio(large.p50_ms, small.p50_ms),
             "p95_large_over_small": ratio(large.p95_ms, small.p95_ms),
             "rps_large_over_small": ratio(large.rps, small.rps),
+        }
+    on, off = rows.get("post_proxy"), rows.get("post_proxy_nowait")
+    if on and off:
+        d["wait"] = {
+            "min_replica_acks": on.min_replica_acks,
+            "rps_wait": on.rps,
+            "rps_nowait": off.rps,
+            "rps_wait_over_nowait": ratio(on.rps, off.rps),
+            "p50_wait_ms": on.p50_ms,
+            "p50_nowait_ms": off.p50_ms,
+            "p50_added_ms": round(on.p50_ms - off.p50_ms, 2)
+            if on.p50_ms is not None and off.p50_ms is not None
+            else None,
+            "p99_wait_ms": on.p99_ms,
+            "p99_nowait_ms": off.p99_ms,
+            "cpu_ms_wait": on.cpu_ms,
+            "cpu_ms_nowait": off.cpu_ms,
         }
     always, everysec = rows.get("post_proxy"), rows.get("post_proxy_everysec")
     if always and everysec:
@@ -312,6 +332,7 @@ class _Bench:
         post: bool = False,
         items: int | None = None,
         appendfsync: str | None = None,
+        min_replica_acks: int | None = None,
     ) -> BenchRow:
         from srelab.load.cpu import per_request_ms
         from srelab.load.wrk import run_wrk_many
@@ -334,7 +355,7 @@ class _Bench:
             failed=w.failed, rps=w.rps, p50_ms=w.p50_ms, p95_ms=w.p95_ms, p99_ms=w.p99_ms, max_ms=w.max_ms,
             cpu_ms=per_request_ms(cpu, w.requests, run.cpu_s),
             host_busy=round(cpu.host_busy_s / cpu.host_total_s, 3) if cpu.host_total_s else None,
-            appendfsync=appendfsync,
+            appendfsync=appendfsync, min_replica_acks=min_replica_acks,
         ))  # fmt: skip
 
     def locust_row(self, row_id: str, what: str, users: int, seconds: float, items: int) -> BenchRow:
@@ -355,6 +376,42 @@ class _Bench:
             valid=result.valid, results=row_id, cpu_ms=per_request_ms(cpu, result.requests, generator_s),
             host_busy=round(cpu.host_busy_s / cpu.host_total_s, 3) if cpu.host_total_s else None,
         ))  # fmt: skip
+
+    def rediscover(self) -> Any:
+        """The lab again after replicas were recreated (new container ids, new edge addresses)."""
+        from srelab.load.lab import discover
+
+        self.lab = discover(self.docker, self.settings.project, self.settings.proxy_url,
+                            self.settings.web_services)  # fmt: skip
+        self.report.replicas = self.lab.replica_urls
+        return self.lab
+
+    def wait_off_row(self, seconds: int, connections: int, fsync: str, acks: int) -> Any:
+        """POST via Traefik with WAIT off: the replicas recreated with LAB_REDIS_MIN_REPLICA_ACKS=0
+        through the compose client, measured, then recreated with the configured value again
+        (also when the row fails). Returns the lab as it runs afterwards."""
+        from srelab.load.webenv import WAIT_SERVICE_VARIABLE, WAIT_VARIABLE, replica_env, web_with_variable
+
+        web = list(self.settings.web_services)
+        with web_with_variable(
+            self.docker, web, WAIT_VARIABLE, "0", service_variable=WAIT_SERVICE_VARIABLE,
+            proxy_url=self.settings.proxy_url,
+            containers=lambda: {s: self.rediscover().containers[s] for s in web},
+        ):  # fmt: skip
+            self.report.derived["settle_before_nowait_s"] = settle()
+            self.wrk_row("post_proxy_nowait", "POST /items via Traefik, WAIT off (REDIS_MIN_REPLICA_ACKS=0)",
+                         False, seconds, connections, post=True, appendfsync=fsync,
+                         min_replica_acks=0)  # fmt: skip
+        lab = self.rediscover()
+        restored = {s: replica_env(self.docker, lab.containers[s]).get(WAIT_SERVICE_VARIABLE) for s in web}
+        if set(restored.values()) != {str(acks)}:
+            raise LoadError(f"replicas not restored to {WAIT_SERVICE_VARIABLE}={acks}: {restored}")
+        self.report.notes.append(
+            f"the WAIT-off row ran on replicas recreated with {WAIT_VARIABLE}=0 (compose client, "
+            f"--no-deps), then recreated with {acks} again and checked"
+        )
+        self.report.derived["settle_after_nowait_s"] = settle()
+        return lab
 
     def idle_share(self, seconds: float = 20.0) -> dict[str, Any]:
         """The idle stack's CPU: containers + engine over `seconds` with no load, as machine shares."""
@@ -430,7 +487,9 @@ def run_bench(
         "per replica, the connections split between them; no published ports, no helper container)"
     )
     b = _Bench(docker, lab, settings, report, out_dir)
-    steps, step = 9, 0
+    # HA with WAIT on: one more phase, the same POST row with WAIT off (issue 11).
+    acks = settings.lab_redis_min_replica_acks if settings.lab_redis_topology == "ha" else None
+    steps, step = 10 if acks else 9, 0
 
     def say(text: str) -> None:
         nonlocal step
@@ -457,15 +516,23 @@ def run_bench(
     b.wrk_row("get_proxy", "GET /items via Traefik", False, wrk_s, users, items=n)
     b.wrk_row("get_direct", "GET /items direct to the replicas", True, wrk_s, users, items=n)
     fsync = b.redis_config("appendfsync")
-    say(f"POST /items via Traefik and direct (wrk; Redis appendfsync {fsync})")
-    b.wrk_row("post_proxy", "POST /items via Traefik", False, wrk_s, users, post=True, appendfsync=fsync)
+    wait = f"; WAIT for {acks} replica(s)" if acks else ""
+    say(f"POST /items via Traefik and direct (wrk; Redis appendfsync {fsync}{wait})")
+    b.wrk_row("post_proxy", "POST /items via Traefik", False, wrk_s, users, post=True, appendfsync=fsync,
+              min_replica_acks=acks)  # fmt: skip
+    if acks:
+        say(
+            "POST /items via Traefik with WAIT off "
+            "(replicas recreated with LAB_REDIS_MIN_REPLICA_ACKS=0, then back)"
+        )
+        lab = b.wait_off_row(wrk_s, users, fsync, acks)
     b.wrk_row("post_direct", "POST /items direct to the replicas", True, wrk_s, users, post=True,
-              appendfsync=fsync)  # fmt: skip
+              appendfsync=fsync, min_replica_acks=acks)  # fmt: skip
     say("POST /items via Traefik with Redis at appendfsync everysec (then back)")
     b.redis_config("appendfsync", "everysec")
     try:
         b.wrk_row("post_proxy_everysec", "POST /items via Traefik, appendfsync everysec", False, wrk_s, users,
-                  post=True, appendfsync="everysec")  # fmt: skip
+                  post=True, appendfsync="everysec", min_replica_acks=acks)  # fmt: skip
     finally:
         b.redis_config("appendfsync", fsync)
     say(f"GET /items via Traefik (Locust, {users} users, {phase_s:g} s)")
@@ -547,6 +614,8 @@ def row_label(r: BenchRow) -> str:
         label += f", {compact(r.items)} items"
     if r.id == "post_proxy_everysec":
         label += ", fsync everysec"
+    if r.min_replica_acks is not None:
+        label += f", WAIT {r.min_replica_acks} replica" if r.min_replica_acks else ", WAIT off"
     return label
 
 
@@ -620,6 +689,20 @@ def derived_lines(report: BenchReport) -> list[str]:
         lines.append(f"balance GET (Locust row): {counts}; max/min {b['max_min_ratio']}")
     if "locust_over_wrk_rps" in d:
         lines.append(f"Locust reaches {d['locust_over_wrk_rps']:.0%} of wrk's GET throughput")
+    w = d.get("wait")
+    if w:
+        cpu_on, cpu_off = w["cpu_ms_wait"], w["cpu_ms_nowait"]
+        cpu = ", ".join(
+            f"{k} {cpu_on.get(k):.2f} vs {cpu_off.get(k):.2f}"
+            for k in ("service", "redis")
+            if cpu_on.get(k) is not None and cpu_off.get(k) is not None
+        )
+        lines.append(
+            f"WAIT for {w['min_replica_acks']} replica vs WAIT off (POST via Traefik, same run): "
+            f"{w['rps_wait']:,.0f} vs {w['rps_nowait']:,.0f} req/s (x{w['rps_wait_over_nowait']}), "
+            f"p50 {w['p50_wait_ms']} vs {w['p50_nowait_ms']} ms, p99 {w['p99_wait_ms']} vs "
+            f"{w['p99_nowait_ms']} ms; CPU ms per POST {cpu}"
+        )
     f = d.get("fsync")
     if f:
         lines.append(

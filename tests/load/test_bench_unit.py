@@ -95,3 +95,61 @@ def test_goals_judge_rows_derived_figures_and_idle_share() -> None:
     assert result["get_service"] == (0.9, True) and result["get_traefik"] == (0.4, False)
     assert result["post_traefik"] == (None, None)
     assert result["idle"] == (0.03, True)
+
+
+def test_wait_on_and_off_rows_side_by_side() -> None:
+    from srelab.load.bench import row_label
+
+    on = _row("post_proxy", 500, 12).model_copy(
+        update={"min_replica_acks": 1, "cpu_ms": {"service": 0.8, "redis": 0.3}}
+    )
+    off = _row("post_proxy_nowait", 800, 8).model_copy(
+        update={"min_replica_acks": 0, "cpu_ms": {"service": 0.7, "redis": 0.1}}
+    )
+    d = derive({"post_proxy": on, "post_proxy_nowait": off}, ["web-a"])
+    assert d["wait"]["rps_wait_over_nowait"] == 0.625
+    assert d["wait"]["p50_added_ms"] == 4.0 and d["wait"]["min_replica_acks"] == 1
+    assert row_label(on) == "POST proxy, WAIT 1 replica"
+    assert row_label(off) == "POST proxy, WAIT off"
+    assert row_label(_row("post_proxy", 1, 1)) == "POST proxy"  # single: no WAIT, no label
+    assert "wait" not in derive({"post_proxy": on}, ["web-a"])
+
+
+def test_web_recreated_with_the_variable_and_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The override is in the process environment while compose recreates the replicas (compose
+    prefers it to lab.env), checked in each replica, and gone for the restoring `up`."""
+    import os
+    from types import SimpleNamespace
+
+    from srelab.load import webenv
+
+    seen: list[str | None] = []
+    running = {"value": "1"}
+
+    class Compose:
+        def up(self, **kwargs: object) -> None:
+            assert kwargs["dependencies"] is False and kwargs["force_recreate"] is True
+            seen.append(os.environ.get("LAB_TEST_ACKS"))
+            running["value"] = os.environ.get("LAB_TEST_ACKS") or "1"
+
+    class Container:
+        def inspect(self, name: str) -> SimpleNamespace:
+            return SimpleNamespace(config=SimpleNamespace(env=[f"ACKS={running['value']}", "X"]))
+
+    docker = SimpleNamespace(compose=Compose(), container=Container())
+    monkeypatch.setattr(webenv, "wait_in_rotation", lambda *a, **k: 0.1)
+    monkeypatch.delenv("LAB_TEST_ACKS", raising=False)
+    with webenv.web_with_variable(
+        docker, ["web-a"], "LAB_TEST_ACKS", "0", service_variable="ACKS", proxy_url="http://x",
+        containers=lambda: {"web-a": "c1"},
+    ):  # fmt: skip
+        assert running["value"] == "0"
+    assert seen == ["0", None] and "LAB_TEST_ACKS" not in os.environ and running["value"] == "1"
+    # A replica that did not take the value: the row is not measured, the replicas are restored.
+    monkeypatch.setattr(Compose, "up", lambda self, **k: seen.append("up"))
+    with pytest.raises(LoadError, match="ACKS='1', not '0'"), webenv.web_with_variable(
+        docker, ["web-a"], "LAB_TEST_ACKS", "0", service_variable="ACKS", proxy_url="http://x",
+        containers=lambda: {"web-a": "c1"},
+    ):  # fmt: skip
+        pytest.fail("measured with the wrong value")
+    assert seen[-2:] == ["up", "up"]

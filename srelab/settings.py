@@ -155,7 +155,12 @@ class Settings(BaseSettings):
 
     def compose_environment(self) -> dict[str, str]:
         """Variables set for `docker compose` on top of its env files."""
-        env = {"LAB_PROJECT": self.lab_project, "LAB_HOST_RULE": self.host_rule}
+        # LAB_REDIS_TOPOLOGY too: compose mounts Prometheus' targets of the topology srelab runs.
+        env = {
+            "LAB_PROJECT": self.lab_project,
+            "LAB_HOST_RULE": self.host_rule,
+            "LAB_REDIS_TOPOLOGY": self.lab_redis_topology,
+        }
         if Path("/var/run/docker.sock").exists():
             env["DOCKER_GID"] = str(os.stat("/var/run/docker.sock").st_gid)
         if self.lab_images == "local":

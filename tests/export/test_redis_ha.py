@@ -233,8 +233,17 @@ def test_exporter_per_redis_pod(ha_objects):
     assert {e["name"]: e.get("value") for e in exporter["env"]}["REDIS_ADDR"] == "redis://localhost:6379"
     (endpoint,) = find(ha_objects, "ServiceMonitor", "redis")["spec"]["endpoints"]
     assert endpoint["relabelings"] == [
-        {"sourceLabels": ["__meta_kubernetes_pod_name"], "targetLabel": "instance"}
+        {"sourceLabels": ["__meta_kubernetes_pod_name"], "targetLabel": "instance"},
+        # The rules' writable-primary count needs it, as compose's file_sd targets give it.
+        {"targetLabel": "min_replicas_to_write", "replacement": "1"},
     ]
+
+
+def test_single_redis_scrape_says_no_replica_is_needed(single_render):
+    objects = [obj for _, obj in single_render.objects]
+    (endpoint,) = find(objects, "ServiceMonitor", "redis")["spec"]["endpoints"]
+    # Without the label the rule would require a replica and RedisNoWritablePrimary would fire.
+    assert {"targetLabel": "min_replicas_to_write", "replacement": "0"} in endpoint["relabelings"]
 
 
 # Config keys the Sentinels are started with (sentinel.conf + the lines sentinel.sh appends) and the

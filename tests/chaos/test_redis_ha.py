@@ -124,7 +124,14 @@ def test_the_shipped_ha_experiments_validate() -> None:
     ):
         exp = load_experiment(EXPERIMENTS_DIR / f"{name}.yaml")
         assert exp.topology == "ha" and exp.hypothesis.failover is not None, name
-        assert not exp.hypothesis.detect, name  # detection goals: added by the lead
+        alerts = {goal.alert for goal in exp.hypothesis.detect}
+        if exp.hypothesis.failover.promotion:
+            # A failover must be noticed: the node lost and the promotion (rules/alerts.yml).
+            assert {"RedisDown", "RedisFailover"} <= alerts, name
+        elif name == "kill-one-sentinel":
+            assert not alerts and exp.hypothesis.no_alerts, name  # unscraped, invisible to clients
+        else:
+            assert alerts == {"RedisDown"}, name  # a replica lost: a warning
     for name in ("kill-redis", "cut-redis-off-network"):  # every node: meaningful in both topologies
         exp = load_experiment(EXPERIMENTS_DIR / f"{name}.yaml")
         assert exp.topology is None and exp.targets["store"].count == "all"

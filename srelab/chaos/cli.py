@@ -404,5 +404,15 @@ def compare_cmd(
     console.print(table)
 
 
+@chaos_app.command("table")
+def table_cmd(
+    runs: Annotated[list[Path], typer.Argument(help="results/chaos-* folders (or their journal.json)")],
+) -> None:
+    """A Markdown table of runs, one row per experiment (its newest run): README's chaos table."""
+    from srelab.chaos.table import markdown
+
+    print(markdown(read_journal(run) for run in runs))
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(chaos_app, name="chaos")

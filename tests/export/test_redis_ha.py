@@ -274,6 +274,7 @@ NODE_KEYS = {
     "masterauth": "redis 7.0 redis.conf REPLICATION: masterauth <master-password>",
     "min-replicas-to-write": "7.0 redis.conf REPLICATION: min-replicas-to-write <number of replicas>",
     "min-replicas-max-lag": "7.0 redis.conf REPLICATION: min-replicas-max-lag <number of seconds>",
+    "repl-diskless-sync-delay": "7.0 redis.conf REPLICATION: repl-diskless-sync-delay <seconds> (default 5)",
     "replicaof": "redis 7.0 redis.conf REPLICATION: replicaof <masterip> <masterport>",
 }
 

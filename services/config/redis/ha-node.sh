@@ -23,6 +23,9 @@ done
   # so a primary cut off from the rest stops taking writes that the failover would discard.
   echo "min-replicas-to-write 1"
   echo "min-replicas-max-lag 3"
+  # A replica that needs a full sync (restarted, or the old primary rejoining) gets it at once:
+  # Redis 7.0's default waits 5 s for more replicas first, and writes wait on that replica meanwhile.
+  echo "repl-diskless-sync-delay 0"
   if [ "$primary" != "$REDIS_NODE_IP" ]; then echo "replicaof $primary 6379"; fi
 } >>"$conf"
 echo "srelab: starting $REDIS_NODE ($REDIS_NODE_IP) as $([ "$primary" = "$REDIS_NODE_IP" ] && echo primary || echo "replica of $primary")"

@@ -116,10 +116,12 @@ def check_journal(run: Path, proc: subprocess.CompletedProcess[str], action: str
 
 
 def stated_delay_s(alert: str) -> float:
-    """The detection delay an alert rule states (its detection_delay_s annotation)."""
+    """The detection delay an alert rule states (its detection_delay_s annotation); the longest of
+    its rules where one name has several (RedisDown: one per role)."""
     rules = yaml.safe_load((ROOT / "services" / "config" / "prometheus" / "rules" / "alerts.yml").read_text())
-    (rule,) = [r for g in rules["groups"] for r in g["rules"] if r.get("alert") == alert]
-    return float(rule["annotations"]["detection_delay_s"])
+    found = [r for g in rules["groups"] for r in g["rules"] if r.get("alert") == alert]
+    assert found, f"no alert rule {alert}"
+    return max(float(rule["annotations"]["detection_delay_s"]) for rule in found)
 
 
 def detected(journal: dict[str, Any], alert: str) -> dict[str, Any]:
@@ -166,6 +168,12 @@ def test_kill_one_web_replica(lab: Lab, tmp_path: Path) -> None:
 
 def test_kill_redis(lab: Lab, tmp_path: Path) -> None:
     path = shortened("kill-redis", tmp_path, duration_s=30, duration=10)
+    if lab.settings.lab_redis_topology == "ha":
+        # Every node died: writes come back once the Sentinels see the primary up again and a
+        # replica has synced (first write 4.6 s after the restore, measured): settle 8 s, not 4.
+        data = yaml.safe_load(path.read_text())
+        data["hypothesis"]["settle_s"] = 8
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
     proc = run_cli(["run", str(path), "--no-live"], tmp_path)
     assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
     run = only_run(tmp_path, "kill-redis", proc)

@@ -785,7 +785,8 @@ def markdown(report: BenchReport) -> str:
             lines.append(f"| {service} | {_mib(rest.get(service))} | {_mib(load.get(service))} |")
         goal = "met" if mem.get("core_goal_met") else "not met"
         lines.append(
-            f"| **core total** (traefik, web replicas, Redis nodes, Sentinels) | {_mib(mem.get('core_total_at_rest_bytes'))} "
+            "| **core total** (traefik, web replicas, Redis nodes, Sentinels) "
+            f"| {_mib(mem.get('core_total_at_rest_bytes'))} "
             f"| {_mib(mem.get('core_total_under_load_bytes'))} (goal < 1 GiB: {goal}) |"
         )
     if report.notes:

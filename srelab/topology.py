@@ -39,10 +39,19 @@ def deployed_topology(containers: list[Container]) -> str | None:
     return "single" if "redis" in services else None
 
 
+def parse_info(text: str) -> dict[str, str]:
+    """redis-cli INFO output -> its `field:value` lines (section headers and blanks dropped)."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition(":")
+        if sep:
+            fields[key] = value.strip()
+    return fields
+
+
 def replication_info(docker: DockerClient, container: Container) -> dict[str, str]:
     """INFO replication of a running node, as `admin` (fields such as role, master_repl_offset)."""
-    text = str(docker.container.execute(container, admin_cli("info", "replication")))
-    return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    return parse_info(str(docker.container.execute(container, admin_cli("info", "replication"))))
 
 
 def switch(settings: Settings, docker: DockerClient, say: Callable[[str], None]) -> None:

@@ -32,6 +32,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from srelab.chaos.model import FailoverGoal
+from srelab.topology import parse_info
 
 PRIMARY, REPLICA, DOWN, UNKNOWN = "primary", "replica", "down", "unknown"
 SENTINEL_EVENTS = ("+sdown", "+odown", "+switch-master", "+failover-end", "+convert-to-slave", "+tilt")
@@ -103,11 +104,7 @@ class FailoverFigures(BaseModel):
 # -- parsing (pure) ---------------------------------------------------------------------------------
 def parse_replication(service: str, text: str) -> NodeState:
     """`INFO replication` output -> NodeState."""
-    fields: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.strip().partition(":")
-        if sep:
-            fields[key] = value.strip()
+    fields = parse_info(text)
     role = fields.get("role")
     if role == "master":
         count = fields.get("connected_slaves")

@@ -29,7 +29,7 @@ err = Console(stderr=True, soft_wrap=True)
 
 # Modules that add commands to `app` (each has a `register(app: typer.Typer) -> None`).
 COMMAND_MODULES = (
-    "srelab.stack_cli",
+    "srelab.stack.cli",
     "srelab.load.cli",
     "srelab.chaos.cli",
     "srelab.export.cli",

@@ -21,7 +21,7 @@ from typing import Any
 
 import requests
 
-from srelab.settings import Settings
+from srelab.stack.settings import Settings
 
 # The Loki `logger` label (python-logging-loki sends the logger's name): one name for every run.
 LOGGER_NAME = "srelab.chaos.events"

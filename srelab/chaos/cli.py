@@ -16,7 +16,7 @@ from srelab.chaos.journal import Journal, read_journal
 from srelab.chaos.model import ExperimentError, load_experiment
 from srelab.chaos.verdict import PARTS
 from srelab.errors import LabError
-from srelab.settings import ROOT
+from srelab.stack.settings import ROOT
 
 EXPERIMENTS_DIR = ROOT / "chaos" / "experiments"
 console = Console()
@@ -56,7 +56,7 @@ def run_cmd(
     path = _resolve(experiment)
     exp = load_experiment(path)  # validation first: a bad file changes nothing
     from srelab.chaos.runner import ChaosRunner, RunSignal
-    from srelab.settings import get_settings
+    from srelab.stack.settings import get_settings
 
     settings = get_settings()
     if dry_run:
@@ -69,7 +69,7 @@ def run_cmd(
             from srelab.chaos.failover import RedisProbe
             from srelab.chaos.faults import FaultDriver
             from srelab.chaos.targets import with_redis_roles
-            from srelab.docker_client import compose_client
+            from srelab.stack.engine import compose_client
 
             probe = RedisProbe(
                 FaultDriver(compose_client(settings, ()), settings), settings.lab_redis_master_name
@@ -192,7 +192,7 @@ def restore_cmd(
     restore. Exit 0 when nothing was pending or all was undone, 1 when a restore failed (it stays)."""
     from srelab.chaos.faults import FaultDriver
     from srelab.chaos.pending import read_pending, restore_pending, well_known
-    from srelab.settings import get_settings
+    from srelab.stack.settings import get_settings
 
     settings = get_settings()
     path = file or well_known(Path(settings.lab_results_dir))
@@ -201,7 +201,7 @@ def restore_cmd(
         path.unlink(missing_ok=True)
         console.print(f"nothing pending ({path})", highlight=False)
         return
-    from srelab.docker_client import compose_client, require_engine
+    from srelab.stack.engine import compose_client, require_engine
 
     docker = compose_client(settings, ())
     require_engine(docker)

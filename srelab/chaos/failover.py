@@ -11,7 +11,7 @@ Figures of every run whose faults touch a Redis node or a Sentinel in the HA top
   before it;
 - the failed requests (events.tsv) outside the failover window [inject, that first write + grace];
 - after the restore: every node's role (`INFO replication` through `docker exec` as the admin ACL
-  user, srelab/redis_acl.py), whether the old primary came back as a replica and every replica's
+  user, srelab/stack/redis_acl.py), whether the old primary came back as a replica and every replica's
   `master_link_status` is up;
 - a disconnected primary (split brain): writes tried on it through `docker exec` while it is cut
   off (a key of its own, expiring); it must refuse them (NOREPLICAS: min-replicas-to-write) within
@@ -32,7 +32,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from srelab.chaos.model import FailoverGoal
-from srelab.topology import parse_info
+from srelab.stack.topology import parse_info
 
 PRIMARY, REPLICA, DOWN, UNKNOWN = "primary", "replica", "down", "unknown"
 SENTINEL_EVENTS = ("+sdown", "+odown", "+switch-master", "+failover-end", "+convert-to-slave", "+tilt")
@@ -358,7 +358,7 @@ class RedisProbe:
         return str(self.driver.docker.container.execute(c, ["timeout", str(int(timeout_s)), *command]))
 
     def node(self, service: str) -> NodeState:
-        from srelab.redis_acl import admin_cli
+        from srelab.stack.redis_acl import admin_cli
 
         try:
             c = self.driver.container(service)
@@ -406,7 +406,7 @@ class RedisProbe:
 
     def try_write(self, service: str) -> str:
         """SET the probe key (expiring) on `service`: 'OK', or the error (NOREPLICAS ...)."""
-        from srelab.redis_acl import admin_cli
+        from srelab.stack.redis_acl import admin_cli
 
         try:
             out = self._exec(service, admin_cli("set", PROBE_KEY, str(time.time()), "PX", "60000"), 3.0)

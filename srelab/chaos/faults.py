@@ -38,7 +38,7 @@ from python_on_whales.utils import run as run_docker
 
 from srelab.chaos.model import Action, Fault
 from srelab.errors import LabError
-from srelab.settings import LOCAL_REPO, ROOT, Settings
+from srelab.stack.settings import LOCAL_REPO, ROOT, Settings
 
 HELPER_DIR = ROOT / "images" / "local" / "netem"
 HELPER_TAG = "bookworm-1"

@@ -155,7 +155,7 @@ class Hypothesis(_Strict):
 
 def known_alerts() -> frozenset[str]:
     """The alert names in services/config/prometheus/rules (what a detection goal may name)."""
-    from srelab.settings import ROOT
+    from srelab.stack.settings import ROOT
 
     names = set()
     for path in sorted((ROOT / "services" / "config" / "prometheus" / "rules").glob("*.yml")):

@@ -85,7 +85,7 @@ from srelab.chaos.verdict import amend, charge_unplaced, check_overlaps, fault_o
 from srelab.errors import LabError
 from srelab.load import LoadResult, LoadSpec, SecondBucket, run_load
 from srelab.load.hey import END_ONLY_NOTE, UNANSWERED_KIND, HeyOptions, run_hey
-from srelab.settings import Settings
+from srelab.stack.settings import Settings
 
 FIRST_BUCKET_TIMEOUT_S = 45.0  # Locust import + spawn + the harness's 1.5 s emit lag
 ROTATION_TIMEOUT_S = 45.0
@@ -199,7 +199,7 @@ class ChaosRunner:
     @property
     def driver(self) -> FaultDriver:
         if self._driver is None:
-            from srelab.docker_client import compose_client, require_engine
+            from srelab.stack.engine import compose_client, require_engine
 
             docker = compose_client(self.settings, ())
             require_engine(docker)

@@ -65,7 +65,7 @@ class Selection:
 
 def compose_candidates() -> list[Candidate]:
     """Every service of the core compose file, with its role and zone."""
-    from srelab.compose_model import services, web_services, zone_of
+    from srelab.stack.compose_model import services, web_services, zone_of
 
     web = set(web_services())
     found = []

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from srelab.errors import LabError
-from srelab.settings import PROFILES, ROOT, SECRETS_ENV, SECRETS_TEMPLATE, Settings
+from srelab.stack.settings import PROFILES, ROOT, SECRETS_ENV, SECRETS_TEMPLATE, Settings
 
 DASHBOARDS_DIR = ROOT / "grafana" / "dashboards"
 
@@ -109,8 +109,8 @@ def upstream_images(services: dict[str, dict[str, Any]], settings: Settings) -> 
 
 
 def load_inputs(dashboards_dir: Path | None = DASHBOARDS_DIR) -> Inputs:
-    from srelab.compose_model import services
-    from srelab.settings import get_settings
+    from srelab.stack.compose_model import services
+    from srelab.stack.settings import get_settings
 
     settings = get_settings()
     pins = {

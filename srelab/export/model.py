@@ -18,12 +18,12 @@ from typing import Any
 
 import yaml
 
-from srelab import redis_acl
-from srelab.compose_model import WEB_ROLE_LABEL, ZONE_LABEL
 from srelab.errors import LabError
 from srelab.export.inputs import Inputs
 from srelab.export.params import Params
 from srelab.export.selectors import translate_rule_group
+from srelab.stack import redis_acl
+from srelab.stack.compose_model import WEB_ROLE_LABEL, ZONE_LABEL
 
 # Namespaces: one per tier, plus the ingress controller's.
 NS_BACKEND = "backend"
@@ -320,7 +320,7 @@ class _Builder:
     # --- compose secrets (files under /run/secrets) --------------------------------------------
     def secret_files(self, owner: str, svc: dict[str, Any]) -> list[str]:
         """The compose secrets `svc` mounts: keys of the Secret, mounted at /run/secrets as in
-        compose; create-secrets.sh makes each from compose/.env's variables (srelab/redis_acl.py)."""
+        compose; create-secrets.sh makes each from compose/.env's variables (srelab/stack/redis_acl.py)."""
         names = []
         for entry in svc.get("secrets") or []:
             name = str(entry.get("source") if isinstance(entry, dict) else entry)

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from srelab.errors import LabError
-from srelab.settings import ROOT
+from srelab.stack.settings import ROOT
 
 EXPORT_DIR = ROOT / "k8s-export"
 DEFAULT_PARAMS = EXPORT_DIR / "params.yaml"

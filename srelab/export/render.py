@@ -17,14 +17,14 @@ from typing import Any
 import jinja2
 import yaml
 
-from srelab import redis_acl
 from srelab.errors import LabError
 from srelab.export import summary
 from srelab.export.inputs import DASHBOARDS_DIR, Inputs, load_inputs
 from srelab.export.model import NS_MONITORING, Context, build
 from srelab.export.params import DEFAULT_PARAMS, EXPORT_DIR, Params, load_params
 from srelab.export.selectors import translate_dashboard
-from srelab.settings import ROOT
+from srelab.stack import redis_acl
+from srelab.stack.settings import ROOT
 
 TEMPLATES_DIR = EXPORT_DIR / "templates"
 HELM_DIR = EXPORT_DIR / "helm"
@@ -206,7 +206,7 @@ def render(
             "secret_keys": keys,
             "secret_name": params.secret_name,
             "secret_defaults": SECRET_DEFAULTS,
-            # compose secret files, made from compose/.env's variables (srelab/redis_acl.py).
+            # compose secret files, made from compose/.env's variables (srelab/stack/redis_acl.py).
             "secret_files": {
                 (ns, key): redis_acl.shell_writer(key, f"$workdir/{ns}/{key}", exporter_addr)
                 for ns, ns_keys in keys.items()

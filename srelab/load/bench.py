@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from srelab.load.errors import LoadError
-from srelab.redis_acl import admin_cli
+from srelab.stack.redis_acl import admin_cli
 
 console = Console()
 GIB = 1024**3
@@ -452,11 +452,11 @@ def run_bench(
     fresh: bool,
     out_dir: Path,
 ) -> BenchReport:
-    from srelab.docker_client import compose_client, require_engine
     from srelab.load.lab import discover, flush_items, item_count, memory_snapshot
     from srelab.load.runner import check_targets
     from srelab.load.wrk import seed_with_wrk, wrk_binary
-    from srelab.settings import PROFILES, get_settings
+    from srelab.stack.engine import compose_client, require_engine
+    from srelab.stack.settings import PROFILES, get_settings
 
     started = time.monotonic()
     settings = get_settings()

@@ -179,7 +179,7 @@ def build_thresholds(
 
 
 def default_out_dir(prefix: str) -> Path:
-    from srelab.settings import get_settings
+    from srelab.stack.settings import get_settings
 
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return Path(get_settings().lab_results_dir) / f"{prefix}-{stamp}"

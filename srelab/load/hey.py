@@ -205,7 +205,7 @@ def events_lines(rows: Iterable[HeyLine], t0: float, endpoint: str, workers: int
 
 def _target(spec: LoadSpec) -> tuple[str, str | None]:
     """(base URL, the proxy URL from settings when known)."""
-    from srelab.settings import get_settings
+    from srelab.stack.settings import get_settings
 
     if spec.host is None:
         proxy = get_settings().proxy_url

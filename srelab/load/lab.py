@@ -17,8 +17,8 @@ from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 
 from srelab.load.errors import LoadError
-from srelab.redis_acl import admin_cli
-from srelab.topology import replication_info
+from srelab.stack.redis_acl import admin_cli
+from srelab.stack.topology import replication_info
 
 SERVICE_LABEL = "com.docker.compose.service"
 REPLICA_PORT = 8000

@@ -88,7 +88,7 @@ def check_targets(urls: Iterable[str], proxy_url: str | None, extra: Iterable[st
 
 
 def _default_host() -> str:
-    from srelab.settings import get_settings
+    from srelab.stack.settings import get_settings
 
     return get_settings().proxy_url
 

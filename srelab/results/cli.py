@@ -43,7 +43,7 @@ def results(
 ) -> None:
     """List every bench, load and chaos run with its date, verdict and key figures."""
     if directory is None:
-        from srelab.settings import get_settings
+        from srelab.stack.settings import get_settings
 
         directory = Path(get_settings().lab_results_dir)
     if directory.exists() and not directory.is_dir():

@@ -21,7 +21,7 @@ import requests
 
 from srelab.chaos import annotate
 from srelab.chaos.annotate import LOGGER_NAME, Annotator
-from srelab.settings import Settings, get_settings
+from srelab.stack.settings import Settings, get_settings
 
 # The Loki stream labels python-logging-loki 0.3.1 sends: our tags, plus severity and logger
 # (logging_loki/const.py level_tag, logger_tag; emitter.py build_tags). Grafana's chaos dashboard

@@ -16,7 +16,7 @@ from srelab.chaos import faults
 from srelab.chaos.faults import FaultDriver, FaultError, NoBusyLoops
 from srelab.chaos.model import Fault
 from srelab.chaos.pending import PendingLog, entry, read_pending, restore_pending
-from srelab.settings import get_settings
+from srelab.stack.settings import get_settings
 from tests.chaos.helpers import FakeDriver
 
 

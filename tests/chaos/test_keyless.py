@@ -39,7 +39,7 @@ from srelab.load.api import EP_POST, HeyFigures, LoadResult, LoadSpec, SecondBuc
 from srelab.load.hey import HeyLine, HeyOptions, events_lines, with_hey_figures
 from srelab.load.runner import summarize
 from srelab.load.timeline import build_timeline
-from srelab.settings import get_settings
+from srelab.stack.settings import get_settings
 from tests.chaos.helpers import FakeDriver, experiment_dict
 from tests.load.heytools import items_api
 

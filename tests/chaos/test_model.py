@@ -166,7 +166,7 @@ def test_fault_limits_allow_only_the_failures_the_stack_really_shows(
     name: str, allowed: set[str], max_rate: float
 ) -> None:
     from srelab.load import FAILURE_KINDS
-    from srelab.settings import ROOT
+    from srelab.stack.settings import ROOT
 
     during = load_experiment(ROOT / "chaos" / "experiments" / f"{name}.yaml").hypothesis.during
     assert during is not None and during.max_error_rate == max_rate

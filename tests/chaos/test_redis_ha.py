@@ -42,7 +42,7 @@ from srelab.chaos.model import (
 from srelab.chaos.runner import ChaosRunner
 from srelab.chaos.targets import Candidate, resolved_role, select, with_redis_roles
 from srelab.load import LoadSpec
-from srelab.settings import get_settings
+from srelab.stack.settings import get_settings
 from tests.chaos.helpers import FakeDriver, experiment, experiment_dict
 from tests.chaos.test_runner import fake_load
 

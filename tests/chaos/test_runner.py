@@ -28,7 +28,7 @@ from srelab.chaos.runner import ChaosRunner
 from srelab.chaos.targets import Candidate
 from srelab.errors import LabError
 from srelab.load import LoadSpec
-from srelab.settings import get_settings
+from srelab.stack.settings import get_settings
 from tests.chaos.helpers import FakeDriver, bucket, load_result
 
 SERVICE = "svc-x"  # role "other": no rotation probe, no proxy checks

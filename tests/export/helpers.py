@@ -13,7 +13,7 @@ import yaml
 
 from srelab.export.inputs import Inputs, load_dashboards
 from srelab.export.render import Rendered, write
-from srelab.settings import ROOT
+from srelab.stack.settings import ROOT
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures"

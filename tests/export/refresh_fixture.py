@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 
 from srelab.export.inputs import load_inputs
-from srelab.settings import ROOT
+from srelab.stack.settings import ROOT
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # LAB_REDIS_TOPOLOGY -> the fixture file of that model.

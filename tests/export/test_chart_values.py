@@ -15,7 +15,7 @@ import yaml
 
 from srelab.export.model import OPERATOR_MIN_PROMETHEUS, prometheus_supported
 from srelab.export.render import load_charts, render
-from srelab.settings import ROOT
+from srelab.stack.settings import ROOT
 from tests.export.chart_facts import (
     CHARTS,
     TRAEFIK_IMAGE_WORKDIR,

@@ -28,7 +28,7 @@ from srelab.errors import LabError
 from srelab.export import validate as v
 from srelab.export.render import render
 from srelab.export.selectors import replace_server_up, translate_rule_group
-from srelab.settings import LAB_ENV
+from srelab.stack.settings import LAB_ENV
 from tests.export.chart_facts import KPS_ALERTMANAGER_FACTS
 from tests.export.helpers import FIXTURES, fixture_inputs
 

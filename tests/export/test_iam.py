@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from srelab.settings import ROOT
+from srelab.stack.settings import ROOT
 from tests.export.test_terraform import tf  # noqa: F401  (fixture)
 
 SCRIPT = ROOT / "k8s-export" / "ci" / "grant-ci-roles.sh"

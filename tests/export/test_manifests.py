@@ -20,7 +20,7 @@ from srelab.export import validate as v
 from srelab.export.inputs import secret_values
 from srelab.export.model import REQUEST_ID_DEFAULT, REQUEST_ID_ENV, ROLES
 from srelab.export.render import render
-from srelab.settings import ROOT
+from srelab.stack.settings import ROOT
 from tests.export.helpers import FIXTURES, fixture_copy, fixture_inputs, with_services
 
 
@@ -417,7 +417,7 @@ def _secret_volume(pod: dict, name: str) -> dict:
 
 
 def test_redis_passwords_are_secret_files_as_in_compose(objects, params):
-    """compose's `secrets:` (srelab/redis_acl.py): the items pods authenticate as `items` with a
+    """compose's `secrets:` (srelab/stack/redis_acl.py): the items pods authenticate as `items` with a
     password file, Redis reads its aclfile, the exporter its own file; nothing in args or env."""
     for name in ("items-read-a", "items-write-c"):
         deployment = find(objects, "Deployment", name)
@@ -453,7 +453,7 @@ def test_redis_passwords_are_secret_files_as_in_compose(objects, params):
 def test_create_secrets_makes_the_same_aclfile_as_srelab(rendered, params, tmp_path):
     """create-secrets.sh builds the Secret's files from the compose/.env variables: run its file
     writers (kubectl left out) and compare with what srelab writes for compose."""
-    from srelab import redis_acl
+    from srelab.stack import redis_acl
 
     script = rendered.files["create-secrets.sh"]
     passwords = {variable: f"pw-{variable.lower()}" for variable, _ in redis_acl.USERS.values()}
@@ -590,7 +590,7 @@ def test_monitoring_profile_absent_falls_back_to_lab_env_pins(params):
 
 def test_local_image_builds_map_back_to_upstream_pins():
     from srelab.export.inputs import upstream_images
-    from srelab.settings import get_settings
+    from srelab.stack.settings import get_settings
 
     settings = get_settings()
     local = settings.local_image(settings.redis_image)

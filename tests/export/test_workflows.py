@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import yaml
 
-from srelab.settings import ROOT
+from srelab.stack.settings import ROOT
 from tests.export.helpers import VENV_BIN
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("k8s-*.yml"))

@@ -90,9 +90,9 @@ def lab() -> Iterator[Lab]:
     os.environ.update(isolated_environment())
     from rich.console import Console
 
-    from srelab.image_source import resolve
-    from srelab.settings import get_settings
-    from srelab.stack import Stack, plan_services
+    from srelab.stack.image_source import resolve
+    from srelab.stack.lifecycle import Stack, plan_services
+    from srelab.stack.settings import get_settings
 
     # LAB_IMAGES unset (auto): probe the registry like `srelab up`, once for the session.
     settings, _ = resolve(get_settings())

@@ -61,7 +61,7 @@ def only_run(results: Path, name: str, proc: subprocess.CompletedProcess[str]) -
 
 def states(lab: Lab) -> dict[str, tuple[str, str, str]]:
     """service -> (container id, started at, health) for the core services."""
-    from srelab.stack import health_of
+    from srelab.stack.lifecycle import health_of
 
     found = {}
     for service in CORE:

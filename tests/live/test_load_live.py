@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.live, pytest.mark.timeout(180)]
 
 
 def test_load_through_the_proxy_reaches_every_replica(lab: Lab, tmp_path: Path) -> None:
-    from srelab.settings import get_settings
+    from srelab.stack.settings import get_settings
 
     replicas = set(get_settings().web_services)
     assert len(replicas) == 3

@@ -88,7 +88,7 @@ def test_every_target_is_found_and_up(lab: Any) -> None:
 
 def _redis_nodes(lab: Any) -> dict[str, str]:
     """The Redis nodes of the running topology (compose model, label srelab.role=redis) -> zone."""
-    from srelab.compose_model import services
+    from srelab.stack.compose_model import services
 
     return {
         name: svc["labels"]["srelab.zone"]

@@ -32,7 +32,7 @@ STATE: dict[str, Any] = {}  # what the failover test saw, for the tests after it
 def probe(lab: Lab):
     from srelab.chaos.failover import RedisProbe
     from srelab.chaos.faults import FaultDriver
-    from srelab.docker_client import compose_client
+    from srelab.stack.engine import compose_client
 
     settings = lab.settings
     driver = FaultDriver(compose_client(settings, ()), settings)  # type: ignore[arg-type]
@@ -100,7 +100,7 @@ def test_the_service_follows_the_new_primary(lab: Lab) -> None:
     got = lab.get(f"/items/{item_id}")
     assert got.status_code == 200 and got.json()["name"] == name, got.text
     # The write is on the primary and (WAIT 1) on a replica: read it on the nodes themselves.
-    from srelab.redis_acl import admin_cli
+    from srelab.stack.redis_acl import admin_cli
 
     p = probe(lab)
     found = {
@@ -130,7 +130,7 @@ def test_the_old_primary_rejoined_as_a_replica(lab: Lab) -> None:
             c, ["sh", "-c", SENTINEL_CLI, "redis-cli", "sentinel", "get-master-addr-by-name", name]
         )
         assert str(out).split()[0] == new_ip, (sentinel, out)
-    from srelab.stack import health_of
+    from srelab.stack.lifecycle import health_of
 
     for service in (*NODES, *SENTINELS, "web-a", "web-b", "web-c", "traefik"):
         c = lab.container(service)

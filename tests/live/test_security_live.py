@@ -236,7 +236,7 @@ def test_redis_refuses_clients_that_do_not_authenticate(lab: Lab) -> None:
 
 
 def test_no_password_in_any_command_line_or_environment(lab: Lab) -> None:
-    from srelab.secrets import read_env
+    from srelab.stack.secrets import read_env
 
     values = [v for k, v in read_env().items() if k.endswith(("PASSWORD", "_KEY")) and len(v) >= 16]
     assert values, "compose/.env holds the lab's passwords"

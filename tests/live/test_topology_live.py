@@ -72,7 +72,7 @@ def test_single_serves_then_switching_to_ha_keeps_every_item(env: dict[str, str]
         created = requests.post(f"{url}/items", json={"name": f"single {i}"}, timeout=5)
         assert created.status_code == 201, created.text
         ids.append(created.json()["id"])
-    # Single's one node replays its AOF on restart (as `default`: srelab/redis_acl.py says why it
+    # Single's one node replays its AOF on restart (as `default`: srelab/stack/redis_acl.py says why it
     # keeps its permissions); in HA a restarted node resyncs from a replica instead.
     project = ("label", f"com.docker.compose.project={env['LAB_PROJECT']}")
     redis_node = docker.container.list(filters=[project, ("label", "srelab.role=redis")])[0]

@@ -97,7 +97,7 @@ def _remove_locust(lab: Lab) -> None:
     """`up --profile loadtest` added the Locust UI to the shared live stack: take it out again."""
     from rich.console import Console
 
-    from srelab.stack import Stack
+    from srelab.stack.lifecycle import Stack
 
     stack = Stack(lab.settings, ("monitoring", "loadtest"), Console(stderr=True))  # type: ignore[arg-type]
     stack.docker.compose.rm(["locust"], stop=True)

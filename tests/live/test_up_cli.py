@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from srelab.settings import get_settings
+from srelab.stack.settings import get_settings
 from tests.live.conftest import _require_docker, isolated_environment
 
 pytestmark = pytest.mark.live

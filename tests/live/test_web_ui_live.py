@@ -34,7 +34,7 @@ def locust_url(lab: Lab) -> Iterator[str]:
     """The loadtest profile's Locust UI added to the live stack, removed afterwards."""
     from rich.console import Console
 
-    from srelab.stack import Stack
+    from srelab.stack.lifecycle import Stack
 
     stack = Stack(lab.settings, ("monitoring", "loadtest"), Console(stderr=True))  # type: ignore[arg-type]
     try:

@@ -27,9 +27,9 @@ def load_yaml(path: Path) -> Any:
 
 @cache
 def compose_model(profiles: tuple[str, ...]) -> dict[str, Any]:
-    """`docker compose config` (python-on-whales via srelab.docker_client) for `profiles`."""
-    from srelab.docker_client import compose_client
-    from srelab.settings import get_settings
+    """`docker compose config` (python-on-whales via srelab.stack.engine) for `profiles`."""
+    from srelab.stack.engine import compose_client
+    from srelab.stack.settings import get_settings
 
     model = compose_client(get_settings(), profiles).compose.config(return_json=True)
     assert isinstance(model, dict)

@@ -16,7 +16,7 @@ from typing import Any
 # --- Docker Compose: the labels it puts on every container ------------------------------------
 # docker/compose pkg/api/labels.go (stored commit 078c836f14428de70758c60b9997bad04ccedd1d):
 # ProjectLabel, ServiceLabel, ConfigHashLabel, ContainerNumberLabel, OneoffLabel, WorkingDirLabel,
-# ConfigFilesLabel, EnvironmentFileLabel (set with --env-file, which srelab/stack.py always
+# ConfigFilesLabel, EnvironmentFileLabel (set with --env-file, which srelab/stack/lifecycle.py always
 # passes), ImageDigestLabel, DependenciesLabel, VersionLabel.
 COMPOSE_CONTAINER_LABELS: dict[str, str] = {
     "com.docker.compose.project": "{project}",

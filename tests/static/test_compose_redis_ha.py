@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from srelab.compose_model import load_model
-from srelab.settings import ROOT, get_settings
+from srelab.stack.compose_model import load_model
+from srelab.stack.settings import ROOT, get_settings
 
 NODES = ("redis", "redis-b", "redis-c")
 SENTINELS = ("sentinel-a", "sentinel-b", "sentinel-c")

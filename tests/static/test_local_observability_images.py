@@ -15,7 +15,7 @@ def dockerfile(name: str) -> str:
 
 
 def test_local_images_are_registered_for_their_lab_env_variables() -> None:
-    from srelab.images import LOCAL_IMAGES
+    from srelab.stack.images import LOCAL_IMAGES
 
     folders = {image.variable: image.folder for image in LOCAL_IMAGES}
     assert folders["PROMETHEUS_IMAGE"] == "prometheus"

@@ -1,10 +1,10 @@
-"""srelab.observability: the vm.max_map_count check."""
+"""srelab.stack.host_checks: the vm.max_map_count check."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from srelab.observability import ES_MIN_MAX_MAP_COUNT, check_vm_max_map_count
+from srelab.stack.host_checks import ES_MIN_MAX_MAP_COUNT, check_vm_max_map_count
 
 
 def test_max_map_count_high_enough_is_fine(tmp_path: Path) -> None:

@@ -173,7 +173,7 @@ def test_scrape_jobs_match_the_compose_services() -> None:
 
 
 def test_replica_count_in_alert_matches_compose() -> None:
-    from srelab.compose_model import web_services
+    from srelab.stack.compose_model import web_services
 
     replicas = len(web_services())
     (rule,) = [
@@ -305,8 +305,8 @@ TARGETS_DIR = PROM_DIR / "targets"
 def _topology_model(topology: str, monkeypatch: pytest.MonkeyPatch) -> dict:
     """`docker compose config` of the core + monitoring with LAB_REDIS_TOPOLOGY=topology (compose
     and srelab's settings read the same variable)."""
-    from srelab.docker_client import compose_client
-    from srelab.settings import get_settings
+    from srelab.stack.engine import compose_client
+    from srelab.stack.settings import get_settings
 
     monkeypatch.setenv("LAB_REDIS_TOPOLOGY", topology)
     model = compose_client(get_settings(), ("monitoring",)).compose.config(return_json=True)
@@ -365,7 +365,7 @@ def test_min_replicas_to_write_label_is_the_nodes_setting() -> None:
 
 
 def test_exporter_password_file_has_every_address_prometheus_names() -> None:
-    from srelab.secrets import exporter_addresses
+    from srelab.stack.secrets import exporter_addresses
 
     topologies = [d.name for d in TARGETS_DIR.iterdir() if d.is_dir()]
     every = {t for topology in topologies for g in _node_targets(topology) for t in g["targets"]}

@@ -188,8 +188,8 @@ def test_failure_artifacts_keep_no_secret_from_docker_inspect(tmp_path: Path) ->
 
 
 def test_every_log_shipper_runs_strictly_in_its_own_job() -> None:
-    """Promtail and Alloy (srelab.settings.LOG_SHIPPERS) each get a job; nothing may be skipped."""
-    from srelab.settings import LOG_SHIPPERS
+    """Promtail and Alloy (srelab.stack.settings.LOG_SHIPPERS) each get a job; nothing may be skipped."""
+    from srelab.stack.settings import LOG_SHIPPERS
 
     (job,) = load_yaml(WORKFLOW)["jobs"].values()
     assert job["strategy"]["matrix"]["log_shipper"] == list(LOG_SHIPPERS)

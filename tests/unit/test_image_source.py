@@ -12,8 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from srelab.image_source import REGISTRY_PROBE_URL, Probe, decide, probe_registry, resolve
-from srelab.settings import get_settings
+from srelab.stack.image_source import REGISTRY_PROBE_URL, Probe, decide, probe_registry, resolve
+from srelab.stack.settings import get_settings
 
 
 def _never(*_: object) -> Probe:

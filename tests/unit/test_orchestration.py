@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from srelab.errors import LabError
-from srelab.images import LOCAL_DIR, LOCAL_IMAGES, version_of
-from srelab.secrets import ensure_secrets
-from srelab.settings import get_settings
-from srelab.stack import plan_services, resolve_profiles
+from srelab.stack.images import LOCAL_DIR, LOCAL_IMAGES, version_of
+from srelab.stack.lifecycle import plan_services, resolve_profiles
+from srelab.stack.secrets import ensure_secrets
+from srelab.stack.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

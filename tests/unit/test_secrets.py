@@ -1,4 +1,4 @@
-"""compose/.env and the secret files derived from it (srelab/secrets.py, srelab/redis_acl.py)."""
+"""compose/.env and the secret files derived from it (srelab/stack/secrets.py, srelab/stack/redis_acl.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import bcrypt
 import pytest
 from pydantic import ValidationError
 
-from srelab import redis_acl, secrets
 from srelab.errors import LabError
-from srelab.secrets import ensure_secret_files, ensure_secrets
-from srelab.settings import Settings, get_settings
+from srelab.stack import redis_acl, secrets
+from srelab.stack.secrets import ensure_secret_files, ensure_secrets
+from srelab.stack.settings import Settings, get_settings
 
 TEMPLATE = "\n".join(
     [
@@ -86,7 +86,7 @@ def test_redis_acl_file_has_hashes_only_and_default_cannot_log_in(tmp_path: Path
     assert "~items:*" not in users["items"] and "~items:data" in users["items"]
     assert "+flushall" not in acl and "+@all" not in users["items"] + users["exporter"]
     assert users["healthcheck"].endswith("-@all +ping +info")
-    # Replication and Sentinel: only what each sends (the Redis docs' lists, srelab/redis_acl.py).
+    # Replication and Sentinel: only what each sends (the Redis docs' lists, srelab/stack/redis_acl.py).
     assert users["replica"].endswith("-@all +psync +replconf +ping")
     assert "&__sentinel__:hello" in users["sentinel"] and "+slaveof" in users["sentinel"]
     assert "~" not in users["replica"] + users["sentinel"]  # no key access at all

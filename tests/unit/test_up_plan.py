@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from srelab.observability import ES_MIN_MAX_MAP_COUNT, MAX_MAP_COUNT_PATH
-from srelab.settings import get_settings
-from srelab.stack import plan_services
-from srelab.stack_cli import host_problems
+from srelab.stack.cli import host_problems
+from srelab.stack.host_checks import ES_MIN_MAX_MAP_COUNT, MAX_MAP_COUNT_PATH
+from srelab.stack.lifecycle import plan_services
+from srelab.stack.settings import get_settings
 
 ELK = {"elasticsearch", "es-setup", "logstash", "kibana", "kibana-setup", "filebeat"}
 

@@ -15,11 +15,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from srelab.compose_model import services as compose_services
-from srelab.docker_client import compose_client, require_engine
 from srelab.errors import LabError
-from srelab.images import build_local_images
-from srelab.settings import LOG_SHIPPERS, PROFILES, Settings
+from srelab.stack.compose_model import services as compose_services
+from srelab.stack.engine import compose_client, require_engine
+from srelab.stack.images import build_local_images
+from srelab.stack.settings import LOG_SHIPPERS, PROFILES, Settings
 
 
 def resolve_profiles(names: Iterable[str]) -> tuple[str, ...]:

@@ -1,6 +1,6 @@
 """Redis ACL users of the lab: one per client, each with only the commands and keys it uses.
 
-srelab/secrets.py renders them into compose/secrets/redis-users.acl (Redis' `aclfile`, mounted in
+srelab/stack/secrets.py renders them into compose/secrets/redis-users.acl (Redis' `aclfile`, mounted in
 the redis container) with SHA-256 hashes of the passwords from compose/.env: the file holds no
 password, and redis-server's command line none either (`--requirepass` was visible in `docker
 inspect`). The `default` user is off, so a client that does not authenticate can do nothing.

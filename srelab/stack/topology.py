@@ -19,10 +19,10 @@ from collections.abc import Callable
 from python_on_whales import Container, DockerClient
 from python_on_whales.exceptions import DockerException
 
-from srelab.docker_client import compose_client
 from srelab.errors import LabError
-from srelab.redis_acl import admin_cli
-from srelab.settings import PROFILES, Settings
+from srelab.stack.engine import compose_client
+from srelab.stack.redis_acl import admin_cli
+from srelab.stack.settings import PROFILES, Settings
 
 SERVICE_LABEL = "com.docker.compose.service"
 # Services only the HA topology has (compose/redis-ha.yaml).

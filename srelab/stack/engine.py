@@ -10,8 +10,8 @@ from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 
 from srelab.errors import LabError
-from srelab.secrets import ensure_secret_files, ensure_secrets
-from srelab.settings import COMPOSE_DIR, LAB_ENV, PROFILES, SECRETS_ENV, Settings
+from srelab.stack.secrets import ensure_secret_files, ensure_secrets
+from srelab.stack.settings import COMPOSE_DIR, LAB_ENV, PROFILES, SECRETS_ENV, Settings
 
 
 def compose_client(settings: Settings, profiles: Iterable[str] = PROFILES) -> DockerClient:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import bcrypt
 
-from srelab import redis_acl
 from srelab.errors import LabError
-from srelab.settings import ROOT, SECRETS_ENV, SECRETS_TEMPLATE
+from srelab.stack import redis_acl
+from srelab.stack.settings import ROOT, SECRETS_ENV, SECRETS_TEMPLATE
 
 
 def _keys(lines: list[str]) -> set[str]:

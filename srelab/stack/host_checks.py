@@ -1,6 +1,6 @@
 """The host check Elasticsearch needs: `make up` skips the elk services on a host that fails it.
 
-The URLs `make up` prints come from the running containers' published ports (srelab/stack_cli.py).
+The URLs `make up` prints come from the running containers' published ports (srelab/stack/cli.py).
 
 The services themselves live in compose/monitoring.yaml and compose/elk.yaml; how each one is
 verified is in docs/observability.md.

@@ -14,7 +14,7 @@ from typing import Literal
 
 import requests
 
-from srelab.settings import Settings
+from srelab.stack.settings import Settings
 
 # The registry API root: it answers 401 (a token is needed) when the registry is reachable.
 REGISTRY_PROBE_URL = "https://registry-1.docker.io/v2/"

@@ -22,7 +22,7 @@ from python_on_whales.exceptions import DockerException
 from rich.console import Console
 
 from srelab.errors import LabError
-from srelab.settings import ROOT, Settings
+from srelab.stack.settings import ROOT, Settings
 
 LOCAL_DIR = ROOT / "images" / "local"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")

@@ -2,7 +2,7 @@
 
 Values come, highest first, from the process environment, compose/.env (secrets, git-ignored)
 and compose/lab.env (pinned images, published ports). `docker compose` reads the same two files
-(srelab/stack.py passes them as --env-file), so an image tag or a port is written down once.
+(srelab/stack/lifecycle.py passes them as --env-file), so an image tag or a port is written down once.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_DIR = ROOT / "compose"
 LAB_ENV = COMPOSE_DIR / "lab.env"
 SECRETS_ENV = COMPOSE_DIR / ".env"
@@ -42,7 +42,7 @@ LOG_SHIPPERS: tuple[str, ...] = ("promtail", "alloy")
 # A host name or an IPv4/IPv6 address, as LAB_HOSTS may list them.
 HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:-]{0,252}")
 
-# Prefix of images built on this machine when LAB_IMAGES=local (srelab/images.py).
+# Prefix of images built on this machine when LAB_IMAGES=local (srelab/stack/images.py).
 LOCAL_REPO = "srelab-local"
 
 
@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=(LAB_ENV, SECRETS_ENV), extra="ignore", case_sensitive=False)
 
     lab_project: str = Field(description="compose project name")
-    # auto: pull where a registry answers, else build here (srelab/image_source.py, run by
+    # auto: pull where a registry answers, else build here (srelab/stack/image_source.py, run by
     # `srelab up`); registry (alias upstream) or local forces one.
     lab_images: Literal["auto", "registry", "upstream", "local"] = "auto"
     lab_require_docker: bool = False
@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     # From compose/.env: the chaos runner writes Grafana annotations with them.
     grafana_admin_user: str = "admin"
     grafana_admin_password: str | None = None
-    # From compose/.env: basic auth of the Traefik dashboard (hashed by srelab/secrets.py).
+    # From compose/.env: basic auth of the Traefik dashboard (hashed by srelab/stack/secrets.py).
     traefik_dashboard_user: str = "admin"
     traefik_dashboard_password: str | None = None
 
@@ -144,7 +144,7 @@ class Settings(BaseSettings):
     @cached_property
     def web_services(self) -> tuple[str, ...]:
         """The items-service replicas, read from the compose file (the source of truth)."""
-        from srelab.compose_model import web_services
+        from srelab.stack.compose_model import web_services
 
         return web_services()
 

@@ -11,9 +11,9 @@ from typing import Any
 
 from python_on_whales.exceptions import DockerException
 
-from srelab.docker_client import compose_client
 from srelab.errors import LabError
-from srelab.settings import PROFILES, get_settings
+from srelab.stack.engine import compose_client
+from srelab.stack.settings import PROFILES, get_settings
 
 WEB_ROLE_LABEL = "srelab.role"
 ZONE_LABEL = "srelab.zone"

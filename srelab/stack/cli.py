@@ -10,14 +10,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from srelab.docker_client import require_compose, require_engine
 from srelab.errors import LabError
-from srelab.image_source import resolve as resolve_images
-from srelab.images import build_local_images
-from srelab.secrets import ensure_secrets
-from srelab.settings import DEFAULT_PROFILES, PROFILES, SECRETS_ENV, get_settings
-from srelab.stack import Stack, health_of, plan_services, resolve_profiles
-from srelab.topology import switch as switch_topology
+from srelab.stack.engine import require_compose, require_engine
+from srelab.stack.image_source import resolve as resolve_images
+from srelab.stack.images import build_local_images
+from srelab.stack.lifecycle import Stack, health_of, plan_services, resolve_profiles
+from srelab.stack.secrets import ensure_secrets
+from srelab.stack.settings import DEFAULT_PROFILES, PROFILES, SECRETS_ENV, get_settings
+from srelab.stack.topology import switch as switch_topology
 
 console = Console()
 
@@ -87,7 +87,7 @@ def up(
 
 def host_problems() -> dict[str, str]:
     """Services this host cannot run, with the fix: Elasticsearch needs vm.max_map_count."""
-    from srelab.observability import check_vm_max_map_count
+    from srelab.stack.host_checks import check_vm_max_map_count
 
     problem = check_vm_max_map_count()
     return {"elasticsearch": problem} if problem else {}

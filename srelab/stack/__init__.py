@@ -1,0 +1,1 @@
+"""The stack: settings, the compose model, the engine client, secrets, images, up/down/status."""

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import typer
 from pydantic import ValidationError
 from python_on_whales.exceptions import DockerException
 from rich.console import Console
 
-from srelab.errors import LabError
+from srelab.errors import FieldProblem, LabError, field_problems, last_line, one_line
 
 app = typer.Typer(
     name="srelab",
@@ -36,29 +36,29 @@ COMMAND_MODULES = (
     "srelab.results.cli",
 )
 
+# A module that fails to import is not skipped: `main` reports it in one line, since a command
+# that silently vanishes from --help is harder to diagnose than a clear failure.
+BROKEN: dict[str, ImportError] = {}
 for _name in COMMAND_MODULES:
     try:
-        _module = importlib.import_module(_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is None or not _name.startswith(exc.name):  # a real missing dependency
-            raise
-        continue
-    _module.register(app)
+        importlib.import_module(_name).register(app)
+    except ImportError as exc:
+        BROKEN[_name] = exc
 
 
 def main() -> None:
     """Entry point: user errors become one readable line and exit code 2, never a traceback."""
+    for name, exc in BROKEN.items():
+        fail(f"{name} cannot be imported ({exc}): run `make install`")
     try:
         # Without standalone mode click returns the code of `typer.Exit` instead of exiting.
         code = app(standalone_mode=False)
     except LabError as exc:
         fail(str(exc))
     except ValidationError as exc:  # a bad value in compose/lab.env, compose/.env or the environment
-        fail("; ".join(_setting_error(e) for e in exc.errors()))
+        fail(one_line([_setting_error(p) for p in field_problems(exc)]))
     except DockerException as exc:
-        # A docker/compose command failed: its last stderr line says why.
-        lines = [line for line in (exc.stderr or str(exc)).splitlines() if line.strip()]
-        fail(f"docker: {lines[-1] if lines else exc}")
+        fail(f"docker: {last_line(exc)}")  # a docker/compose command failed: its last line says why
     except typer.Abort:
         err.print("aborted")
         sys.exit(1)
@@ -73,11 +73,11 @@ def main() -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _setting_error(error: Any) -> str:
-    name = ".".join(str(part) for part in error["loc"]).upper() or "settings"
-    if error.get("type") == "missing":
+def _setting_error(problem: FieldProblem) -> str:
+    name = problem.dotted.upper() or "settings"
+    if problem.kind == "missing":
         return f"{name} is not set (compose/lab.env sets every lab variable)"
-    return f"{name}={str(error.get('input'))[:60]!r}: {error['msg']}"
+    return f"{name}={str(problem.input)[:60]!r}: {problem.message}"
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -32,6 +32,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from srelab.chaos.model import FailoverGoal
+from srelab.errors import last_line
 from srelab.stack.topology import parse_info
 
 PRIMARY, REPLICA, DOWN, UNKNOWN = "primary", "replica", "down", "unknown"
@@ -367,7 +368,7 @@ class RedisProbe:
                 return NodeState(service=service, role=DOWN)
             return parse_replication(service, self._exec(service, admin_cli("info", "replication")))
         except Exception as exc:  # a node that does not answer is a figure, not a crash
-            return NodeState(service=service, role=DOWN, error=str(exc).strip().splitlines()[-1][:200])
+            return NodeState(service=service, role=DOWN, error=last_line(str(exc))[:200])
 
     def nodes(self, services: Sequence[str]) -> list[NodeState]:
         return [self.node(s) for s in services]
@@ -411,9 +412,8 @@ class RedisProbe:
         try:
             out = self._exec(service, admin_cli("set", PROBE_KEY, str(time.time()), "PX", "60000"), 3.0)
         except Exception as exc:
-            text = str(getattr(exc, "stdout", "") or exc).strip()
-            return text.splitlines()[-1][:120] if text else type(exc).__name__
-        return out.strip().splitlines()[-1][:120] if out.strip() else "(no answer)"
+            return last_line(str(getattr(exc, "stdout", "") or exc), type(exc).__name__)[:120]
+        return last_line(out, "(no answer)")[:120]
 
 
 class SplitBrainWatcher:

@@ -37,7 +37,7 @@ from python_on_whales.exceptions import DockerException
 from python_on_whales.utils import run as run_docker
 
 from srelab.chaos.model import Action, Fault
-from srelab.errors import LabError
+from srelab.errors import LabError, last_line
 from srelab.stack.settings import LOCAL_REPO, ROOT, Settings
 
 HELPER_DIR = ROOT / "images" / "local" / "netem"
@@ -61,12 +61,6 @@ class NoBusyLoops(FaultError):
 
 def helper_image_name() -> str:
     return f"{LOCAL_REPO}/netem:{HELPER_TAG}"
-
-
-def _stderr(exc: DockerException) -> str:
-    text = (exc.stderr or exc.stdout or str(exc)).strip()
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else type(exc).__name__
 
 
 @dataclass
@@ -164,7 +158,7 @@ class FaultDriver:
         try:
             self.docker.legacy_build(HELPER_DIR, tags=[name], build_args={"BASE_IMAGE": base})
         except DockerException as exc:
-            raise FaultError(f"building {name} failed: {_stderr(exc)}") from None
+            raise FaultError(f"building {name} failed: {last_line(exc)}") from None
         return name
 
     def _helper(self, script: str, env: dict[str, str], **run: object) -> str:
@@ -184,18 +178,17 @@ class FaultDriver:
                 **run,  # type: ignore[arg-type]
             )
         except DockerException as exc:
-            raise FaultError(_stderr(exc)) from None
+            raise FaultError(last_line(exc)) from None
         try:
             code = self.docker.container.wait(helper)
             output = str(self.docker.container.logs(helper) or "").strip()
         except DockerException as exc:
-            raise FaultError(_stderr(exc)) from None
+            raise FaultError(last_line(exc)) from None
         finally:
             with contextlib.suppress(DockerException):
                 self.docker.container.remove(helper, force=True)
         if code != 0:
-            lines = [line for line in output.splitlines() if line.strip()]
-            raise FaultError(f"helper exited {code}: {lines[-1] if lines else 'no output'}")
+            raise FaultError(f"helper exited {code}: {last_line(output, 'no output')}")
         return output
 
     def _net_helper(self, snap: Snapshot, script: str, env: dict[str, str]) -> str:
@@ -229,7 +222,7 @@ class FaultDriver:
                 case Action.CPU:
                     return self._cpu(fault, c)
         except DockerException as exc:
-            raise FaultError(f"{fault.action.value} {snap.service}: {_stderr(exc)}") from None
+            raise FaultError(f"{fault.action.value} {snap.service}: {last_line(exc)}") from None
         raise FaultError(f"unknown action {fault.action}")  # pragma: no cover
 
     def _crash(self, c: Container) -> Outcome:
@@ -382,7 +375,7 @@ class FaultDriver:
                 case Action.CPU:
                     return self._uncpu(c)
         except DockerException as exc:
-            raise FaultError(f"restore {fault.action.value} {snap.service}: {_stderr(exc)}") from None
+            raise FaultError(f"restore {fault.action.value} {snap.service}: {last_line(exc)}") from None
         raise FaultError(f"unknown action {fault.action}")  # pragma: no cover
 
     def _ensure_running(self, c: Container, started: str, running: str) -> Outcome:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from srelab.errors import LabError
+from srelab.errors import LabError, field_problems, one_line
 from srelab.load import FAILURE_KINDS, LoadSpec
 
 # Roles a selector can name instead of a compose service; resolved in targets.py.
@@ -384,28 +384,17 @@ class Experiment(_Strict):
         return "; ".join(f.describe() for f in self.faults)
 
 
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    # pydantic puts the model-level validator's errors at the root and nests LoadConfig.spec.
-    parts = [str(p) for p in loc if p not in ("spec",)]
-    return ".".join(parts)
-
-
 def format_validation_error(source: str, exc: ValidationError) -> str:
     """One line: `file: field.path: message` for the first error (+ how many more)."""
-    errors = exc.errors(include_url=False)
-    first = errors[0]
-    loc = _format_loc(tuple(first.get("loc", ())))
-    message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
-    if first.get("type") == "missing":
-        message = "required field missing"
-    elif first.get("type") == "extra_forbidden":
-        message = "unknown field"
-    nested = re.match(r"^([a-z_]+): (.*)$", message)
-    if loc and nested:  # a validator naming a sub-field ("preset: unknown ...") -> load.preset
-        loc, message = f"{loc}.{nested.group(1)}", nested.group(2)
-    where = f"{loc}: " if loc else ""
-    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{source}: {where}{message}{more}"
+    parts = []
+    for problem in field_problems(exc):
+        # pydantic puts the model-level validator's errors at the root and nests LoadConfig.spec.
+        loc, message = ".".join(p for p in problem.loc if p != "spec"), problem.message
+        nested = re.match(r"^([a-z_]+): (.*)$", message)
+        if loc and nested:  # a validator naming a sub-field ("preset: unknown ...") -> load.preset
+            loc, message = f"{loc}.{nested.group(1)}", nested.group(2)
+        parts.append(f"{loc}: {message}" if loc else message)
+    return f"{source}: {one_line(parts, first_only=True)}"
 
 
 def parse_experiment(data: Any, source: str = "<experiment>") -> Experiment:

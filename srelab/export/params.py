@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from srelab.errors import LabError
+from srelab.errors import LabError, field_problems, one_line
 from srelab.stack.settings import ROOT
 
 EXPORT_DIR = ROOT / "k8s-export"
@@ -212,16 +212,7 @@ class Params(_Strict):
 
 
 def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "string_pattern_mismatch":
-            msg = f"{err['input']!r} does not match {err['ctx']['pattern']}"
-        elif err["type"] == "extra_forbidden":
-            msg = "unknown field"
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(parts)
+    return one_line([f"{p.dotted}: {p.message}" if p.loc else p.message for p in field_problems(exc)])
 
 
 def parse_params(data: Any, source: str = "params") -> Params:

@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 from rich.console import Console
 from rich.table import Table
 
+from srelab.errors import last_line
 from srelab.load.errors import LoadError
 from srelab.stack.redis_acl import admin_cli
 
@@ -438,8 +439,7 @@ class _Bench:
             if "OK" not in out:
                 raise LoadError(f"redis CONFIG SET {key} {value}: {out.strip()[:200]}")
             return value
-        lines = out.strip().splitlines()
-        return lines[-1].strip() if lines else ""
+        return last_line(out)
 
 
 def run_bench(

@@ -16,6 +16,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from srelab.errors import field_problems, one_line
 from srelab.load.api import (
     FAILURE_KINDS,
     Breach,
@@ -73,12 +74,12 @@ def parse_duration(text: str) -> float:
 
 
 def validation_message(exc: ValidationError) -> str:
+    """One line naming the command-line option of each bad field."""
     parts = []
-    for e in exc.errors():
-        field = str(e["loc"][0]) if e["loc"] else ""
-        option = OPTION_OF.get(field, field or "options")
-        parts.append(f"{option}: {e['msg']}")
-    return "; ".join(parts)
+    for problem in field_problems(exc):
+        field = problem.loc[0] if problem.loc else ""
+        parts.append(f"{OPTION_OF.get(field, field or 'options')}: {problem.message}")
+    return one_line(parts)
 
 
 def build_spec(

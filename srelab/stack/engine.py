@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 
-from srelab.errors import LabError
+from srelab.errors import LabError, last_line
 from srelab.stack.secrets import ensure_secret_files, ensure_secrets
 from srelab.stack.settings import COMPOSE_DIR, LAB_ENV, PROFILES, SECRETS_ENV, Settings
 
@@ -45,8 +45,7 @@ def require_engine(client: DockerClient | None = None) -> DockerClient:
         client.system.info()
     except DockerException as exc:
         raise LabError(
-            "cannot reach the Docker Engine (is dockerd running? /var/run/docker.sock): "
-            + (exc.stderr or str(exc)).strip().splitlines()[-1]
+            "cannot reach the Docker Engine (is dockerd running? /var/run/docker.sock): " + last_line(exc)
         ) from None
     return client
 

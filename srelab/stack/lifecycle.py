@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from python_on_whales import Container, DockerClient
 from python_on_whales.exceptions import DockerException
@@ -15,7 +14,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from srelab.errors import LabError
+from srelab.errors import LabError, last_line
 from srelab.stack.compose_model import services as compose_services
 from srelab.stack.engine import compose_client, require_engine
 from srelab.stack.images import build_local_images
@@ -115,7 +114,7 @@ class Stack:
                 except DockerException as exc:
                     hint = "" if self.settings.lab_images == "local" else _NO_REGISTRY_HINT
                     raise LabError(
-                        f"building {image} failed: {' | '.join(tail) or _last_line(exc)}{hint}"
+                        f"building {image} failed: {' | '.join(tail) or last_line(exc)}{hint}"
                     ) from None
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -154,7 +153,7 @@ class Stack:
                 if health_of(c) not in ("healthy", "running")
             ]
             detail = f" (not healthy: {', '.join(unhealthy)})" if unhealthy else ""
-            reason = _last_line(exc)
+            reason = last_line(exc)
             if self.settings.lab_images != "local" and _PULL_FAILURE.search(reason):
                 raise LabError(f"pulling images failed: {reason}{_NO_REGISTRY_HINT}")
             raise LabError(f"stack did not become healthy: {reason}{detail}; see `make logs`")
@@ -205,9 +204,3 @@ def health_of(container: Container) -> str:
     if state.health is not None and state.status == "running":
         return str(state.health.status)
     return str(state.status)
-
-
-def _last_line(exc: BaseException) -> str:
-    text: Any = getattr(exc, "stderr", None) or str(exc)
-    lines = [line for line in str(text).strip().splitlines() if line.strip()]
-    return lines[-1] if lines else type(exc).__name__

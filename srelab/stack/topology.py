@@ -19,7 +19,7 @@ from collections.abc import Callable
 from python_on_whales import Container, DockerClient
 from python_on_whales.exceptions import DockerException
 
-from srelab.errors import LabError
+from srelab.errors import LabError, last_line
 from srelab.stack.engine import compose_client
 from srelab.stack.redis_acl import admin_cli
 from srelab.stack.settings import PROFILES, Settings
@@ -70,9 +70,7 @@ def switch(settings: Settings, docker: DockerClient, say: Callable[[str], None])
     try:
         previous.compose.down(remove_orphans=True, volumes=False, timeout=20, quiet=True)
     except DockerException as exc:
-        raise LabError(
-            f"taking the {deployed} stack down failed: {str(exc).strip().splitlines()[-1]}"
-        ) from None
+        raise LabError(f"taking the {deployed} stack down failed: {last_line(exc)}") from None
     finally:
         # compose_client() exports its settings' variables into this process (LAB_REDIS_TOPOLOGY
         # among them) for every later compose call: put the wanted topology's back.

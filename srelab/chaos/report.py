@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from srelab.chaos.journal import Journal
 from srelab.chaos.verdict import PARTS
+from srelab.plots import plot_latency, save, timeline_figure
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PHASES = ("before", "during", "after")
@@ -448,11 +449,6 @@ def render_markdown(journal: Journal, png: str | None = "timeline.png") -> str:
 
 
 def plot_timeline(journal: Journal, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = journal.timeline
     t0 = journal.t0 or (rows[0].t if rows else journal.started_at)
     xs = [r.t - t0 for r in rows]
@@ -463,13 +459,9 @@ def plot_timeline(journal: Journal, path: Path) -> None:
     ]
     lanes = sorted({a.label for a in alerts})
     heights = [3, 2, 2] + ([max(1, 0.35 * len(lanes))] if lanes else [])
-    fig, axes = plt.subplots(
-        len(heights),
-        1,
-        figsize=(11, 7.5 + (heights[-1] if lanes else 0)),
-        sharex=True,
-        gridspec_kw={"height_ratios": heights},
-    )
+    title = f"{journal.experiment_name}: {journal.verdicts.overall.label if journal.verdicts else '?'}"
+    title += "  (shaded: fault injected until restored" + ("; bars: alert firing" if lanes else "") + ")"
+    fig, axes = timeline_figure(title, heights, figsize=(11, 7.5 + (heights[-1] if lanes else 0)))
     ok = [r.successes for r in rows]
     bad = [r.failed for r in rows]
     axes[0].bar(xs, ok, width=0.9, align="edge", color="#4c9a2a", label="successes/s")
@@ -479,22 +471,10 @@ def plot_timeline(journal: Journal, path: Path) -> None:
     axes[1].plot([x + 0.5 for x in xs], [100 * r.error_rate for r in rows], color="#d62728", marker=".")
     axes[1].set_ylabel("error rate %")
     axes[1].set_ylim(bottom=0)
-    axes[2].plot(
-        [x + 0.5 for x in xs],
-        [r.p95_ms if r.p95_ms is not None else float("nan") for r in rows],
-        color="#1f77b4",
-        marker=".",
-        label="p95",
+    plot_latency(
+        axes[2], [x + 0.5 for x in xs], {"p95": [r.p95_ms for r in rows], "p50": [r.p50_ms for r in rows]}
     )
-    axes[2].plot(
-        [x + 0.5 for x in xs],
-        [r.p50_ms if r.p50_ms is not None else float("nan") for r in rows],
-        color="#7fa7d1",
-        label="p50",
-    )
-    axes[2].set_ylabel("latency ms")
     axes[-1].set_xlabel("seconds since load start")
-    axes[2].legend(loc="upper right", fontsize=8)
     end = (rows[-1].t + 1 - t0) if rows else 1.0
     if lanes:
         # One lane per alert: a bar from firing to resolving (open-ended while not resolved).
@@ -529,13 +509,7 @@ def plot_timeline(journal: Journal, path: Path) -> None:
             xytext=(2, -2),
             textcoords="offset points",
         )
-    title = f"{journal.experiment_name}: {journal.verdicts.overall.label if journal.verdicts else '?'}"
-    fig.suptitle(
-        title + "  (shaded: fault injected until restored" + ("; bars: alert firing" if lanes else "") + ")"
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)
 
 
 def render_html(journal: Journal, png_bytes: bytes | None) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from srelab.load.api import ENDPOINTS, FAILURE_KINDS, LoadResult, SecondBucket
+from srelab.plots import plot_latency, save, timeline_figure
 
 ENDPOINT_SLUGS = {"GET /items": "list", "GET /items/<id>": "get", "POST /items": "post"}
 
@@ -113,18 +114,12 @@ def write_results(result: LoadResult) -> None:
 
 
 def plot_timeline(path: Path, result: LoadResult) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     tl = result.timeline
     xs = [b.second for b in tl]
-    fig, (ax_rps, ax_err, ax_lat) = plt.subplots(3, 1, figsize=(10, 8), sharex=True)
     title = f"{result.spec.scenario.value} against {result.host}"
     if not result.valid:
         title += "  [INVALID: generator CPU saturated]"
-    fig.suptitle(title)
+    fig, (ax_rps, ax_err, ax_lat) = timeline_figure(title)
 
     ax_rps.plot(xs, [b.requests for b in tl], label="requests/s", color="tab:blue")
     ax_rps.plot(xs, [b.successes for b in tl], label="successes/s", color="tab:green", linestyle="--")
@@ -147,17 +142,6 @@ def plot_timeline(path: Path, result: LoadResult) -> None:
     if any(bottom):
         ax_err.legend(loc="upper left", fontsize="small", ncol=3)
 
-    def series(attr: str) -> list[float]:
-        return [
-            getattr(b.latency, attr) if getattr(b.latency, attr) is not None else float("nan") for b in tl
-        ]
-
-    ax_lat.plot(xs, series("p50_ms"), label="p50", color="tab:green")
-    ax_lat.plot(xs, series("p95_ms"), label="p95", color="tab:orange")
-    ax_lat.plot(xs, series("p99_ms"), label="p99", color="tab:red", alpha=0.6)
-    ax_lat.set_ylabel("latency ms")
+    plot_latency(ax_lat, xs, {q: [getattr(b.latency, f"{q}_ms") for b in tl] for q in ("p50", "p95", "p99")})
     ax_lat.set_xlabel("second of the run")
-    ax_lat.legend(loc="upper left", fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save(fig, path, dpi=90)

@@ -31,6 +31,7 @@ from srelab.chaos.model import (
     ExperimentError,
     TargetSelector,
 )
+from srelab.stack.settings import Settings
 
 PROXY_SERVICE = "traefik"
 REDIS_SERVICE = "redis"
@@ -63,20 +64,20 @@ class Selection:
     seed: int | None  # the seed used for a random pick (None when nothing was drawn)
 
 
-def compose_candidates() -> list[Candidate]:
+def compose_candidates(settings: Settings | None = None) -> list[Candidate]:
     """Every service of the core compose file, with its role and zone."""
     from srelab.stack.compose_model import services, web_services, zone_of
 
-    web = set(web_services())
+    web = set(web_services(settings))
     found = []
-    for name, svc in sorted(services(()).items()):
+    for name, svc in sorted(services(settings, ()).items()):
         label = (svc.get("labels") or {}).get("srelab.role")
         if name in web:
-            found.append(Candidate(name, ROLE_WEB, zone_of(name)))
+            found.append(Candidate(name, ROLE_WEB, zone_of(name, settings)))
         elif name == REDIS_SERVICE or label == ROLE_REDIS:
-            found.append(Candidate(name, ROLE_REDIS, zone_of(name)))
+            found.append(Candidate(name, ROLE_REDIS, zone_of(name, settings)))
         elif label == ROLE_SENTINEL:
-            found.append(Candidate(name, ROLE_SENTINEL, zone_of(name)))
+            found.append(Candidate(name, ROLE_SENTINEL, zone_of(name, settings)))
         elif name == PROXY_SERVICE:
             found.append(Candidate(name, ROLE_PROXY))
         else:

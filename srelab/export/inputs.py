@@ -120,7 +120,7 @@ def load_inputs(dashboards_dir: Path | None = DASHBOARDS_DIR) -> Inputs:
         "redis-exporter": settings.redis_exporter_image,
     }
     return Inputs(
-        services=upstream_images(services(PROFILES), settings),
+        services=upstream_images(services(settings, PROFILES), settings),
         secrets=secret_values(),
         pins=pins,
         base_dir=ROOT,

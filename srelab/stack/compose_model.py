@@ -6,52 +6,67 @@ the CLI, the chaos runner and the Kubernetes export read them through this modul
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from python_on_whales.exceptions import DockerException
 
 from srelab.errors import LabError
 from srelab.stack.engine import compose_client
-from srelab.stack.settings import PROFILES, get_settings
+from srelab.stack.settings import PROFILES, Settings
 
-WEB_ROLE_LABEL = "srelab.role"
+# Labels every lab service carries: what it is (web, redis, sentinel...) and its zone.
+ROLE_LABEL = "srelab.role"
+WEB_ROLE_LABEL = ROLE_LABEL
 ZONE_LABEL = "srelab.zone"
 
 
-@lru_cache(maxsize=8)
-def _load(profiles: tuple[str, ...], _environment: tuple[tuple[str, str], ...]) -> dict[str, Any]:
-    """Cached per profiles and per compose environment (local or upstream image names, topology)."""
-    client = compose_client(get_settings(), profiles)
-    try:
-        model = client.compose.config(return_json=True)
-    except DockerException as exc:
-        raise LabError(f"compose files do not resolve: {(exc.stderr or str(exc)).strip()}") from None
-    assert isinstance(model, dict)
-    return model
+# `docker compose config` takes about a second; one answer per set of inputs is kept.
+_CACHE: dict[tuple[object, ...], dict[str, Any]] = {}
 
 
-def load_model(profiles: tuple[str, ...] = PROFILES) -> dict[str, Any]:
+def load_model(settings: Settings | None = None, profiles: tuple[str, ...] = PROFILES) -> dict[str, Any]:
     """`docker compose config` as a dict, for the given profiles (all by default)."""
-    settings = get_settings()
-    key = {**settings.compose_environment(), "LAB_REDIS_TOPOLOGY": settings.lab_redis_topology}
-    return _load(tuple(profiles), tuple(sorted(key.items())))
+    settings = settings or Settings()  # type: ignore[call-arg]  # values come from the env files
+    key = (
+        settings.project,
+        settings.compose_files,
+        tuple(sorted(settings.compose_environment().items())),
+        tuple(profiles),
+    )
+    if key not in _CACHE:
+        client = compose_client(settings, profiles)
+        try:
+            model = client.compose.config(return_json=True)
+        except DockerException as exc:
+            raise LabError(f"compose files do not resolve: {(exc.stderr or str(exc)).strip()}") from None
+        assert isinstance(model, dict)
+        _CACHE[key] = model
+    return _CACHE[key]
 
 
-def services(profiles: tuple[str, ...] = PROFILES) -> dict[str, dict[str, Any]]:
-    return load_model(profiles)["services"]
+def clear_cache() -> None:
+    _CACHE.clear()
 
 
-def web_services() -> tuple[str, ...]:
+def services(
+    settings: Settings | None = None, profiles: tuple[str, ...] = PROFILES
+) -> dict[str, dict[str, Any]]:
+    return load_model(settings, profiles)["services"]
+
+
+def web_services(settings: Settings | None = None) -> tuple[str, ...]:
     """Names of the items-service replicas (label srelab.role=web), sorted."""
     return tuple(
         sorted(
-            name
-            for name, svc in services(()).items()
-            if (svc.get("labels") or {}).get(WEB_ROLE_LABEL) == "web"
+            name for name, svc in services(settings, ()).items() if labels_of(svc).get(ROLE_LABEL) == "web"
         )
     )
 
 
-def zone_of(service: str) -> str | None:
-    return (services(()).get(service, {}).get("labels") or {}).get(ZONE_LABEL)
+def zone_of(service: str, settings: Settings | None = None) -> str | None:
+    return labels_of(services(settings, ()).get(service, {})).get(ZONE_LABEL)
+
+
+def labels_of(service: dict[str, Any]) -> dict[str, str]:
+    """A compose service's labels (compose config always resolves them to a mapping)."""
+    return service.get("labels") or {}

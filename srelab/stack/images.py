@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from python_on_whales import DockerClient
@@ -22,31 +21,10 @@ from python_on_whales.exceptions import DockerException
 from rich.console import Console
 
 from srelab.errors import LabError
-from srelab.stack.settings import ROOT, Settings
+from srelab.stack.settings import BASE_IMAGE_VARIABLE, LOCAL_IMAGES, ROOT, LocalImage, Settings
 
 LOCAL_DIR = ROOT / "images" / "local"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-
-
-@dataclass(frozen=True)
-class LocalImage:
-    """One image built locally: the lab.env variable naming its upstream tag, and its folder."""
-
-    variable: str
-    folder: str
-    # Files copied into the build context from this process's venv (offline builds).
-    venv_files: tuple[str, ...] = ()
-
-
-LOCAL_IMAGES: tuple[LocalImage, ...] = (
-    LocalImage("TRAEFIK_IMAGE", "traefik", venv_files=("traefik",)),
-    LocalImage("REDIS_IMAGE", "redis"),
-    LocalImage("PROMETHEUS_IMAGE", "prometheus"),
-    LocalImage("REDIS_EXPORTER_IMAGE", "redis-exporter"),
-    LocalImage("SOCKET_PROXY_IMAGE", "socket-proxy"),
-    LocalImage("ALERTMANAGER_IMAGE", "alertmanager"),
-    LocalImage("BLACKBOX_IMAGE", "blackbox"),
-)
 
 
 def version_of(tag: str) -> str:
@@ -125,7 +103,7 @@ def build_local_images(
     settings: Settings, docker: DockerClient, console: Console, force: bool = False
 ) -> list[str]:
     """Build the base and every local image that is missing (all with force); return their names."""
-    base = settings.local_image(settings.python_image)
+    base = settings.local_image(getattr(settings, BASE_IMAGE_VARIABLE.lower()))
     built = []
     if force or not has_image(docker, base):
         console.print(f"[bold]building base image[/] {base}")

@@ -50,7 +50,7 @@ def plan_services(
     """Every service of the profiles but the log shipper not chosen (LAB_LOG_SHIPPER); skipped:
     with LAB_IMAGES=local those with no local image or build, and those in `host_problems`
     (service -> why this host cannot run it), then whatever depends on a skipped one."""
-    model = compose_services(tuple(profiles))
+    model = compose_services(settings, tuple(profiles))
     unchosen = set(LOG_SHIPPERS) - {settings.lab_log_shipper}
     wanted = {
         name: svc
@@ -94,7 +94,7 @@ class Stack:
         require_engine(self.docker)
         if self.settings.lab_images == "local":
             build_local_images(self.settings, self.docker, self.console, force=force_local)
-        model = compose_services(self.profiles)
+        model = compose_services(self.settings, self.profiles)
         # One build per image: the three web replicas share WEB_IMAGE.
         by_image: dict[str, str] = {}
         for name in services:

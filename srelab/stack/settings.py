@@ -2,13 +2,15 @@
 
 Values come, highest first, from the process environment, compose/.env (secrets, git-ignored)
 and compose/lab.env (pinned images, published ports). `docker compose` reads the same two files
-(srelab/stack/lifecycle.py passes them as --env-file), so an image tag or a port is written down once.
+(srelab/stack/engine.py passes them as --env-file, with a third file of the values srelab
+derives), so an image tag or a port is written down once.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -21,6 +23,8 @@ COMPOSE_DIR = ROOT / "compose"
 LAB_ENV = COMPOSE_DIR / "lab.env"
 SECRETS_ENV = COMPOSE_DIR / ".env"
 SECRETS_TEMPLATE = COMPOSE_DIR / ".env.example"
+# Files srelab generates for itself (git-ignored): the derived compose env files.
+STATE_DIR = ROOT / ".srelab"
 
 # Compose files, in merge order, and the profile each one's optional services belong to.
 COMPOSE_FILES: tuple[Path, ...] = (
@@ -44,6 +48,31 @@ HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:-]{0,252}")
 
 # Prefix of images built on this machine when LAB_IMAGES=local (srelab/stack/images.py).
 LOCAL_REPO = "srelab-local"
+
+
+@dataclass(frozen=True)
+class LocalImage:
+    """One image built locally: the lab.env variable naming its upstream tag, and its folder
+    under images/local/."""
+
+    variable: str
+    folder: str
+    # Files copied into the build context from this process's venv (offline builds).
+    venv_files: tuple[str, ...] = ()
+
+
+# The Debian base every local image is built on (the web and Locust images too).
+BASE_IMAGE_VARIABLE = "PYTHON_IMAGE"
+# Every image LAB_IMAGES=local builds here; compose gets srelab-local/<name>:<tag> for each.
+LOCAL_IMAGES: tuple[LocalImage, ...] = (
+    LocalImage("TRAEFIK_IMAGE", "traefik", venv_files=("traefik",)),
+    LocalImage("REDIS_IMAGE", "redis"),
+    LocalImage("PROMETHEUS_IMAGE", "prometheus"),
+    LocalImage("REDIS_EXPORTER_IMAGE", "redis-exporter"),
+    LocalImage("SOCKET_PROXY_IMAGE", "socket-proxy"),
+    LocalImage("ALERTMANAGER_IMAGE", "alertmanager"),
+    LocalImage("BLACKBOX_IMAGE", "blackbox"),
+)
 
 
 class Settings(BaseSettings):
@@ -164,16 +193,7 @@ class Settings(BaseSettings):
         if Path("/var/run/docker.sock").exists():
             env["DOCKER_GID"] = str(os.stat("/var/run/docker.sock").st_gid)
         if self.lab_images == "local":
-            for var in (
-                "TRAEFIK_IMAGE",
-                "REDIS_IMAGE",
-                "PYTHON_IMAGE",
-                "PROMETHEUS_IMAGE",
-                "REDIS_EXPORTER_IMAGE",
-                "SOCKET_PROXY_IMAGE",
-                "ALERTMANAGER_IMAGE",
-                "BLACKBOX_IMAGE",
-            ):
+            for var in (BASE_IMAGE_VARIABLE, *(image.variable for image in LOCAL_IMAGES)):
                 env[var] = self.local_image(getattr(self, var.lower()))
         return env
 

@@ -71,10 +71,6 @@ def switch(settings: Settings, docker: DockerClient, say: Callable[[str], None])
         previous.compose.down(remove_orphans=True, volumes=False, timeout=20, quiet=True)
     except DockerException as exc:
         raise LabError(f"taking the {deployed} stack down failed: {last_line(exc)}") from None
-    finally:
-        # compose_client() exports its settings' variables into this process (LAB_REDIS_TOPOLOGY
-        # among them) for every later compose call: put the wanted topology's back.
-        compose_client(settings, PROFILES)
     if wanted == "single":
         say("redis (zone a) keeps the data and serves alone; redis-b and redis-c volumes are kept, unused")
     else:

@@ -37,9 +37,9 @@ def main() -> None:
 
 
 def freeze(out: Path) -> None:
-    from srelab import compose_model
+    from srelab.stack import compose_model
 
-    compose_model._load.cache_clear()  # cached per environment, and the topology picks the files
+    compose_model.clear_cache()  # cached per environment, and the topology picks the files
     inputs = load_inputs(None)
     placeholders = {
         value: f"fixture-secret-{name.lower().replace('_', '-')}" for value, name in inputs.secrets.items()

@@ -92,7 +92,7 @@ def _redis_nodes(lab: Any) -> dict[str, str]:
 
     return {
         name: svc["labels"]["srelab.zone"]
-        for name, svc in services(()).items()
+        for name, svc in services(lab.settings, ()).items()
         if (svc.get("labels") or {}).get("srelab.role") == "redis"
     }
 

@@ -20,7 +20,7 @@ SCRIPTS = (ROOT / "services/config/redis/ha-node.sh", ROOT / "services/config/se
 
 @pytest.fixture(scope="module")
 def model() -> dict[str, Any]:
-    return load_model(())
+    return load_model(get_settings(), ())
 
 
 def _ip(svc: dict[str, Any]) -> ipaddress.IPv4Address:
@@ -125,7 +125,7 @@ def test_scripts_are_posix_sh() -> None:
 
 def test_single_topology_has_no_sentinel(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LAB_REDIS_TOPOLOGY", "single")
-    services = load_model(())["services"]
+    services = load_model(get_settings(), ())["services"]
     assert not {name for name in services if name.startswith(("sentinel", "redis-"))}
     assert "REDIS_SENTINELS" not in services["web-a"]["environment"]
     assert services["redis"]["command"] == ["redis-server", "/etc/redis/redis.conf"]

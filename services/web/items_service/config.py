@@ -141,30 +141,39 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        log_level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
+        log_level = (env.get("LOG_LEVEL") or cls.log_level).strip().upper()
         if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ConfigError(f"LOG_LEVEL={log_level!r} is not a logging level")
+        d = cls()  # the defaults are the dataclass fields; each is written once, above
         return cls(
-            redis_host=env.get("REDIS_HOST") or "localhost",
-            redis_port=env_int(env, "REDIS_PORT", 6379, minimum=1, maximum=65535),
+            redis_host=env.get("REDIS_HOST") or d.redis_host,
+            redis_port=env_int(env, "REDIS_PORT", d.redis_port, minimum=1, maximum=65535),
             redis_username=env.get("REDIS_USERNAME") or None,
             redis_password=redis_password(env),
-            redis_db=env_int(env, "REDIS_DB", 0, minimum=0, maximum=15),
-            redis_connect_timeout=env_float(env, "REDIS_CONNECT_TIMEOUT", 0.25, minimum=0.01),
-            redis_socket_timeout=env_float(env, "REDIS_SOCKET_TIMEOUT", 1.0, minimum=0.01),
-            redis_max_connections=env_int(env, "REDIS_MAX_CONNECTIONS", 64, minimum=1, maximum=10_000),
+            redis_db=env_int(env, "REDIS_DB", d.redis_db, minimum=0, maximum=15),
+            redis_connect_timeout=env_float(
+                env, "REDIS_CONNECT_TIMEOUT", d.redis_connect_timeout, minimum=0.01
+            ),
+            redis_socket_timeout=env_float(env, "REDIS_SOCKET_TIMEOUT", d.redis_socket_timeout, minimum=0.01),
+            redis_max_connections=env_int(
+                env, "REDIS_MAX_CONNECTIONS", d.redis_max_connections, minimum=1, maximum=10_000
+            ),
             redis_sentinels=sentinel_addresses(env),
-            redis_master_name=(env.get("REDIS_MASTER_NAME") or "items").strip(),
+            redis_master_name=(env.get("REDIS_MASTER_NAME") or d.redis_master_name).strip(),
             redis_sentinel_password=secret_file(env, "REDIS_SENTINEL_PASSWORD_FILE"),
-            redis_min_replica_acks=env_int(env, "REDIS_MIN_REPLICA_ACKS", 0, minimum=0, maximum=16),
+            redis_min_replica_acks=env_int(
+                env, "REDIS_MIN_REPLICA_ACKS", d.redis_min_replica_acks, minimum=0, maximum=16
+            ),
             # Below the socket timeout (1 s): WAIT must answer before the read gives up.
-            redis_wait_timeout_ms=env_int(env, "REDIS_WAIT_TIMEOUT_MS", 500, minimum=1, maximum=900),
+            redis_wait_timeout_ms=env_int(
+                env, "REDIS_WAIT_TIMEOUT_MS", d.redis_wait_timeout_ms, minimum=1, maximum=900
+            ),
             replica=default_replica(env),
             zone=default_zone(env),
             log_level=log_level,
             multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
             idempotency_ttl_seconds=env_int(
-                env, "IDEMPOTENCY_TTL_SECONDS", IDEMPOTENCY_TTL_SECONDS, minimum=1, maximum=30 * 86400
+                env, "IDEMPOTENCY_TTL_SECONDS", d.idempotency_ttl_seconds, minimum=1, maximum=30 * 86400
             ),
-            proxy_request_id_header=env.get("PROXY_REQUEST_ID_HEADER", PROXY_REQUEST_ID_HEADER).strip(),
+            proxy_request_id_header=env.get("PROXY_REQUEST_ID_HEADER", d.proxy_request_id_header).strip(),
         )

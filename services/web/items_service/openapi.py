@@ -77,6 +77,11 @@ def _error_responses(*names: str) -> dict[str, Any]:
 
 
 def build_spec(version: str = "1.0.0") -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the items API.
+
+    Long because it is one literal: every path, status and header of the contract in the order a
+    reader of the spec meets them; splitting it would scatter one document over many functions.
+    """
     item_schema = _ref("schemas", "Item")
     health = _ref("schemas", "Health")
     paths: dict[str, Any] = {

@@ -23,6 +23,10 @@ UI's class picker): SteadyShape, StepShape, SpikeShape. Every shape ends after -
 
 Traffic is only sent to loopback, to the lab's proxy service name `traefik`, or to hosts listed
 in --allowed-hosts: any other target stops the run with an error.
+
+What the harness (srelab/load) reads back is defined once in load_common.py: endpoint names, the
+events.tsv and writes.jsonl lines, the host rule, shape and user-class names. The run's state and
+its Locust event listeners are one object, RUN (RunListener).
 """
 
 from __future__ import annotations
@@ -38,53 +42,45 @@ import uuid
 from typing import Any
 
 import gevent
-from load_common import host_allowed, spike_users, steady_users, step_users
+from load_common import (
+    DEFAULT_SHAPE,
+    EP_GET,
+    EP_LIST,
+    EP_POST,
+    MARKER_START,
+    MARKER_STOP,
+    MARKER_USERS,
+    SHAPE_CLASSES,
+    clean,
+    event_line,
+    host_allowed,
+    marker_line,
+    spike_users,
+    steady_users,
+    step_users,
+    write_line,
+)
 from locust import LoadTestShape, constant_throughput, events, task
 from locust.contrib.fasthttp import FastHttpUser
+from locust.event import Events
 from locust.exception import StopUser
 
 log = logging.getLogger("srelab.load")
 
-EP_LIST = "GET /items"
-EP_GET = "GET /items/<id>"
-EP_POST = "POST /items"
 DEFAULT_RUN_TIME_S = 600.0
 MAX_SEEN_IDS = 5000
-
-
-# --------------------------------------------------------------------------- options
-
-
-@events.init_command_line_parser.add_listener
-def _add_arguments(parser: Any) -> None:
-    parser.add_argument("--reader-weight", type=int, default=4, env_var="LOAD_READER_WEIGHT")
-    parser.add_argument("--writer-weight", type=int, default=1, env_var="LOAD_WRITER_WEIGHT")
-    parser.add_argument("--wait-min", type=float, default=0.0, env_var="LOAD_WAIT_MIN")
-    parser.add_argument("--wait-max", type=float, default=0.0, env_var="LOAD_WAIT_MAX")
-    # Paced load: every user starts a task every 1/user-rate s (Locust's constant_throughput), so
-    # users x user-rate is the offered rate whatever the latency; 0 = think time from wait-min/max.
-    parser.add_argument("--user-rate", type=float, default=0.0, env_var="LOAD_USER_RATE")
-    parser.add_argument(
-        "--load-shape", choices=["steady", "step", "spike"], default="steady", env_var="LOAD_SHAPE"
-    )
-    parser.add_argument("--steps", type=int, default=4, env_var="LOAD_STEPS")
-    parser.add_argument("--request-budget", type=int, default=0, env_var="LOAD_REQUEST_BUDGET")
-    parser.add_argument("--request-timeout", type=float, default=5.0, env_var="LOAD_REQUEST_TIMEOUT")
-    parser.add_argument("--write-retries", type=int, default=0, env_var="LOAD_WRITE_RETRIES")
-    parser.add_argument("--target-hosts", default="", env_var="LOAD_TARGET_HOSTS")
-    parser.add_argument("--events-file", default="", env_var="LOAD_EVENTS_FILE", include_in_web_ui=False)
-    parser.add_argument("--writes-file", default="", env_var="LOAD_WRITES_FILE", include_in_web_ui=False)
-    parser.add_argument("--allowed-hosts", default="", env_var="LOAD_ALLOWED_HOSTS", include_in_web_ui=False)
 
 
 def _split(value: str) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
-class _State:
-    """Per-process run state (one Locust process = one run)."""
+class RunListener:
+    """This process's run (one Locust process = one run): its options, budget, files and ids, and
+    the listeners that fill them, registered on Locust's events by `register`."""
 
     def __init__(self) -> None:
+        self.environment: Any = None
         self.budget = 0
         self.issued = 0
         self.completed = 0
@@ -97,6 +93,20 @@ class _State:
         self.extra_hosts: set[str] = set()
         self.bad_host_logged = False
 
+    def register(self, hooks: Events) -> None:
+        hooks.init_command_line_parser.add_listener(self.add_arguments)
+        hooks.init.add_listener(self.on_init)
+        hooks.test_start.add_listener(self.on_test_start)
+        hooks.test_stop.add_listener(self.on_test_stop)
+        hooks.quitting.add_listener(self.on_quitting)
+        hooks.request.add_listener(self.on_request)
+
+    # ----------------------------------------------------------------------- state users use
+
+    @property
+    def runner(self) -> Any:
+        return self.environment.runner if self.environment is not None else None
+
     def take(self) -> bool:
         """Reserve one request of the budget; False when the budget is spent."""
         if self.budget and self.issued >= self.budget:
@@ -104,127 +114,136 @@ class _State:
         self.issued += 1
         return True
 
+    def targets(self) -> list[str]:
+        env = self.environment
+        return self.target_hosts or ([env.host] if env is not None and env.host else [])
 
-STATE = _State()
+    def next_target(self) -> str | None:
+        """The next of --target-hosts (round-robin over users); None when none is set."""
+        if not self.target_hosts:
+            return None
+        return self.target_hosts[next(self.rr) % len(self.target_hosts)]
 
+    # ----------------------------------------------------------------------- listeners
 
-def _targets(environment: Any) -> list[str]:
-    return STATE.target_hosts or ([environment.host] if environment.host else [])
-
-
-@events.init.add_listener
-def _on_init(environment: Any, **_kw: Any) -> None:
-    opts = environment.parsed_options
-    if opts is None:  # used as a library without argument parsing
-        return
-    STATE.budget = max(0, opts.request_budget)
-    STATE.target_hosts = _split(opts.target_hosts)
-    STATE.extra_hosts = {h.lower() for h in _split(opts.allowed_hosts)}
-    for url in _targets(environment):
-        if not host_allowed(url, STATE.extra_hosts):
-            sys.stderr.write(
-                f"srelab: refusing target {url!r}: only loopback, the lab proxy (traefik) or "
-                "--allowed-hosts are load targets\n"
-            )
-            sys.exit(3)
-    ReaderUser.weight = max(0, opts.reader_weight)
-    WriterUser.weight = max(0, opts.writer_weight)
-    if opts.events_file:
-        STATE.events_fh = open(opts.events_file, "a", encoding="utf-8", buffering=1 << 16)  # noqa: SIM115
-    if opts.writes_file:
-        STATE.writes_fh = open(opts.writes_file, "a", encoding="utf-8", buffering=1 << 16)  # noqa: SIM115
-    if STATE.events_fh or STATE.writes_fh:
-        gevent.spawn(_flusher)
-    # Pick the shape by name (the web UI's class picker can override it).
-    wanted = {"steady": "SteadyShape", "step": "StepShape", "spike": "SpikeShape"}[opts.load_shape]
-    shapes = environment.available_shape_classes or {}
-    if wanted in shapes and environment.runner is not None:
-        shape = shapes[wanted]
-        shape.runner = environment.runner
-        environment.shape_class = shape
-
-
-def _flush() -> None:
-    for fh in (STATE.events_fh, STATE.writes_fh):
-        if fh is not None:
-            fh.flush()
-
-
-def _flusher() -> None:
-    """Flush the files 4 times a second; record the number of live users once a second."""
-    ticks = 0
-    while True:
-        gevent.sleep(0.25)
-        ticks += 1
-        runner = _ENV.runner if _ENV is not None else None
-        if ticks % 4 == 0 and STATE.events_fh is not None and runner is not None:
-            STATE.events_fh.write(f"#users\t{time.time():.4f}\t{runner.user_count}\n")
-        _flush()
-
-
-@events.test_start.add_listener
-def _on_test_start(environment: Any, **_kw: Any) -> None:
-    if STATE.events_fh is not None:
-        STATE.events_fh.write(f"#start\t{time.time():.4f}\n")
-        STATE.events_fh.flush()
-
-
-@events.test_stop.add_listener
-def _on_test_stop(environment: Any, **_kw: Any) -> None:
-    if STATE.events_fh is not None:
-        STATE.events_fh.write(f"#stop\t{time.time():.4f}\n")
-    _flush()
-
-
-@events.quitting.add_listener
-def _on_quitting(environment: Any, **_kw: Any) -> None:
-    _flush()
-
-
-def _clean(text: str) -> str:
-    return text.replace("\t", " ").replace("\n", " ").replace("\r", " ")[:200]
-
-
-@events.request.add_listener
-def _on_request(
-    request_type: str,
-    name: str,
-    response_time: float,
-    response_length: int,
-    response: Any = None,
-    exception: BaseException | None = None,
-    **_kw: Any,
-) -> None:
-    status = 0
-    replica = ""
-    if response is not None:
-        status = getattr(response, "status_code", 0) or 0
-        headers = getattr(response, "headers", None)
-        if headers:
-            replica = headers.get("X-Served-By") or headers.get("x-served-by") or ""
-    if STATE.events_fh is not None:
-        exc_type = type(exception).__name__ if exception is not None else ""
-        exc_msg = _clean(str(exception)) if exception is not None else ""
-        STATE.events_fh.write(
-            f"{time.time():.4f}\t{name}\t{status}\t{response_time:.2f}\t{_clean(replica)}\t"
-            f"{exc_type}\t{exc_msg}\n"
+    @staticmethod
+    def add_arguments(parser: Any) -> None:
+        parser.add_argument("--reader-weight", type=int, default=4, env_var="LOAD_READER_WEIGHT")
+        parser.add_argument("--writer-weight", type=int, default=1, env_var="LOAD_WRITER_WEIGHT")
+        parser.add_argument("--wait-min", type=float, default=0.0, env_var="LOAD_WAIT_MIN")
+        parser.add_argument("--wait-max", type=float, default=0.0, env_var="LOAD_WAIT_MAX")
+        # Paced load: every user starts a task every 1/user-rate s (Locust's constant_throughput),
+        # so users x user-rate is the offered rate whatever the latency; 0 = think time.
+        parser.add_argument("--user-rate", type=float, default=0.0, env_var="LOAD_USER_RATE")
+        parser.add_argument(
+            "--load-shape", choices=list(SHAPE_CLASSES), default=DEFAULT_SHAPE, env_var="LOAD_SHAPE"
         )
-    STATE.completed += 1
-    if STATE.budget and STATE.completed >= STATE.budget and not STATE.quitting:
-        STATE.quitting = True
-        runner = _ENV.runner if _ENV is not None else None
-        if runner is not None:
-            log.info("request budget of %d reached, stopping", STATE.budget)
-            gevent.spawn_later(0.05, runner.quit)
+        parser.add_argument("--steps", type=int, default=4, env_var="LOAD_STEPS")
+        parser.add_argument("--request-budget", type=int, default=0, env_var="LOAD_REQUEST_BUDGET")
+        parser.add_argument("--request-timeout", type=float, default=5.0, env_var="LOAD_REQUEST_TIMEOUT")
+        parser.add_argument("--write-retries", type=int, default=0, env_var="LOAD_WRITE_RETRIES")
+        parser.add_argument("--target-hosts", default="", env_var="LOAD_TARGET_HOSTS")
+        parser.add_argument("--events-file", default="", env_var="LOAD_EVENTS_FILE", include_in_web_ui=False)
+        parser.add_argument("--writes-file", default="", env_var="LOAD_WRITES_FILE", include_in_web_ui=False)
+        parser.add_argument(
+            "--allowed-hosts", default="", env_var="LOAD_ALLOWED_HOSTS", include_in_web_ui=False
+        )
+
+    def on_init(self, environment: Any, **_kw: Any) -> None:
+        self.environment = environment
+        opts = environment.parsed_options
+        if opts is None:  # used as a library without argument parsing
+            return
+        self.budget = max(0, opts.request_budget)
+        self.target_hosts = _split(opts.target_hosts)
+        self.extra_hosts = {h.lower() for h in _split(opts.allowed_hosts)}
+        for url in self.targets():
+            if not host_allowed(url, self.extra_hosts):
+                sys.stderr.write(
+                    f"srelab: refusing target {url!r}: only loopback, the lab proxy (traefik) or "
+                    "--allowed-hosts are load targets\n"
+                )
+                sys.exit(3)
+        ReaderUser.weight = max(0, opts.reader_weight)
+        WriterUser.weight = max(0, opts.writer_weight)
+        if opts.events_file:
+            self.events_fh = open(opts.events_file, "a", encoding="utf-8", buffering=1 << 16)  # noqa: SIM115
+        if opts.writes_file:
+            self.writes_fh = open(opts.writes_file, "a", encoding="utf-8", buffering=1 << 16)  # noqa: SIM115
+        if self.events_fh or self.writes_fh:
+            gevent.spawn(self._flusher)
+        # Pick the shape by name (the web UI's class picker can override it).
+        wanted = SHAPE_CLASSES[opts.load_shape]
+        shapes = environment.available_shape_classes or {}
+        if wanted in shapes and environment.runner is not None:
+            shape = shapes[wanted]
+            shape.runner = environment.runner
+            environment.shape_class = shape
+
+    def on_test_start(self, environment: Any, **_kw: Any) -> None:
+        if self.events_fh is not None:
+            self.events_fh.write(marker_line(MARKER_START, time.time()) + "\n")
+            self.events_fh.flush()
+
+    def on_test_stop(self, environment: Any, **_kw: Any) -> None:
+        if self.events_fh is not None:
+            self.events_fh.write(marker_line(MARKER_STOP, time.time()) + "\n")
+        self._flush()
+
+    def on_quitting(self, environment: Any, **_kw: Any) -> None:
+        self._flush()
+
+    def on_request(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float,
+        response_length: int,
+        response: Any = None,
+        exception: BaseException | None = None,
+        **_kw: Any,
+    ) -> None:
+        status = 0
+        replica = ""
+        if response is not None:
+            status = getattr(response, "status_code", 0) or 0
+            headers = getattr(response, "headers", None)
+            if headers:
+                replica = headers.get("X-Served-By") or headers.get("x-served-by") or ""
+        if self.events_fh is not None:
+            exc_type = type(exception).__name__ if exception is not None else ""
+            exc_msg = str(exception) if exception is not None else ""
+            line = event_line(time.time(), name, status, response_time, replica, exc_type, exc_msg)
+            self.events_fh.write(line + "\n")
+        self.completed += 1
+        if self.budget and self.completed >= self.budget and not self.quitting:
+            self.quitting = True
+            runner = self.runner
+            if runner is not None:
+                log.info("request budget of %d reached, stopping", self.budget)
+                gevent.spawn_later(0.05, runner.quit)
+
+    # ----------------------------------------------------------------------- files
+
+    def _flush(self) -> None:
+        for fh in (self.events_fh, self.writes_fh):
+            if fh is not None:
+                fh.flush()
+
+    def _flusher(self) -> None:
+        """Flush the files 4 times a second; record the number of live users once a second."""
+        ticks = 0
+        while True:
+            gevent.sleep(0.25)
+            ticks += 1
+            runner = self.runner
+            if ticks % 4 == 0 and self.events_fh is not None and runner is not None:
+                self.events_fh.write(marker_line(MARKER_USERS, time.time(), runner.user_count) + "\n")
+            self._flush()
 
 
-_ENV: Any = None
-
-
-@events.init.add_listener
-def _keep_env(environment: Any, **_kw: Any) -> None:
-    global _ENV
-    _ENV = environment
+RUN = RunListener()
+RUN.register(events)
 
 
 # --------------------------------------------------------------------------- users
@@ -238,9 +257,9 @@ class _ItemsUser(FastHttpUser):
         timeout = float(getattr(opts, "request_timeout", 5.0) or 5.0)
         self.network_timeout = timeout
         self.connection_timeout = timeout
-        targets = STATE.target_hosts
-        if targets:
-            self.host = targets[next(STATE.rr) % len(targets)]
+        target = RUN.next_target()
+        if target is not None:
+            self.host = target
         super().__init__(environment)
         rate = float(getattr(opts, "user_rate", 0.0) or 0.0)
         # constant_throughput keeps its clock on the user it is called with: one function per user.
@@ -255,19 +274,19 @@ class _ItemsUser(FastHttpUser):
         return random.uniform(lo, hi) if hi > 0 else 0.0
 
     def on_start(self) -> None:
-        if not host_allowed(self.host or "", STATE.extra_hosts):
-            if not STATE.bad_host_logged:
-                STATE.bad_host_logged = True
+        if not host_allowed(self.host or "", RUN.extra_hosts):
+            if not RUN.bad_host_logged:
+                RUN.bad_host_logged = True
                 log.error("refusing target %r: only loopback, traefik or --allowed-hosts", self.host)
             raise StopUser()
 
     def _budget(self) -> None:
-        if not STATE.take():
+        if not RUN.take():
             raise StopUser()
 
     def list_items(self) -> None:
         self._budget()
-        parse = len(STATE.seen_ids) < 100 or random.random() < 0.05
+        parse = len(RUN.seen_ids) < 100 or random.random() < 0.05
         with self.client.get("/items", name=EP_LIST, catch_response=True) as resp:
             if parse and resp.status_code == 200:
                 try:
@@ -275,7 +294,7 @@ class _ItemsUser(FastHttpUser):
                     items = body.get("items", []) if isinstance(body, dict) else body
                     for item in items or []:
                         if isinstance(item, dict) and item.get("id") is not None:
-                            STATE.seen_ids.append(str(item["id"]))
+                            RUN.seen_ids.append(str(item["id"]))
                 except (ValueError, AttributeError, TypeError):
                     resp.failure("GET /items: body is not the expected JSON")
 
@@ -291,11 +310,11 @@ class ReaderUser(_ItemsUser):
 
     @task(2)
     def one(self) -> None:
-        if not STATE.seen_ids:
+        if not RUN.seen_ids:
             self.list_items()
             return
         self._budget()
-        item_id = random.choice(STATE.seen_ids)
+        item_id = random.choice(RUN.seen_ids)
         self.client.get(f"/items/{item_id}", name=EP_GET)
 
 
@@ -353,26 +372,19 @@ class WriterUser(_ItemsUser):
                     resp.failure(error)
             else:
                 exc = getattr(resp, "error", None) or resp.request_meta.get("exception")
-                error = f"{type(exc).__name__}: {_clean(str(exc))}" if exc else f"HTTP {status}"
+                error = f"{type(exc).__name__}: {clean(str(exc))}" if exc else f"HTTP {status}"
             replica = ""
             if resp.headers:
                 replica = resp.headers.get("X-Served-By") or ""
             latency = resp.request_meta.get("response_time")
         if item_id is not None:
-            STATE.seen_ids.append(item_id)
-        if STATE.writes_fh is not None:
-            record = {
-                "t": round(time.time(), 4),
-                "key": key,
-                "name": item_name,
-                "attempt": attempt,
-                "status": status,
-                "id": item_id,
-                "replica": replica or None,
-                "latency_ms": round(latency, 2) if latency is not None else None,
-                "error": error,
-            }
-            STATE.writes_fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+            RUN.seen_ids.append(item_id)
+        if RUN.writes_fh is not None:
+            line = write_line(
+                t=time.time(), key=key, name=item_name, attempt=attempt, status=status, item_id=item_id,
+                replica=replica, latency_ms=latency, error=error,
+            )  # fmt: skip
+            RUN.writes_fh.write(line + "\n")
         return status, item_id is not None
 
 

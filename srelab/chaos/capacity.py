@@ -15,8 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from srelab.load import LoadSpec
-from srelab.load.api import Scenario
+from srelab.load import LoadSpec, Scenario
 
 GET_ROW = "get_proxy"
 POST_ROW = "post_proxy"

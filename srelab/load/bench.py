@@ -19,17 +19,25 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
+import requests
 from pydantic import BaseModel, Field
+from python_on_whales.exceptions import DockerException
 from rich.console import Console
 from rich.table import Table
 
 from srelab.errors import last_line
+from srelab.load.cpu import CpuUsage, per_request_ms, snapshot, usage
 from srelab.load.errors import LoadError
+from srelab.load.lab import LabTargets, MemorySampler, discover, flush_items, item_count, memory_snapshot
+from srelab.load.runner import check_targets, run_load
+from srelab.load.types import LoadSpec, Scenario
+from srelab.load.webenv import WAIT_SERVICE_VARIABLE, WAIT_VARIABLE, replica_env, web_with_variable
+from srelab.load.wrk import run_wrk_many, seed_with_wrk, wrk_binary
 from srelab.stack.redis_acl import admin_cli
 
 console = Console()
@@ -270,8 +278,6 @@ def machine_info(docker: Any = None) -> dict[str, Any]:
 
 def _seed_small(proxy_url: str, needed: int) -> int:
     """POST `needed` items through the proxy (bounded: at most needed requests, 60 s)."""
-    import requests
-
     made = 0
     deadline = time.monotonic() + 60
     with requests.Session() as session:
@@ -286,7 +292,9 @@ def _seed_small(proxy_url: str, needed: int) -> int:
 class _Bench:
     """The state one bench run shares between its phases (kept out of run_bench's locals)."""
 
-    def __init__(self, docker: Any, lab: Any, settings: Any, report: BenchReport, out_dir: Path) -> None:
+    def __init__(
+        self, docker: Any, lab: LabTargets, settings: Any, report: BenchReport, out_dir: Path, started: float
+    ) -> None:
         self.docker, self.lab, self.settings, self.report, self.out_dir = (
             docker,
             lab,
@@ -294,15 +302,30 @@ class _Bench:
             report,
             out_dir,
         )
+        self.started = started  # time.monotonic() at the start of the bench
         self.rows: dict[str, BenchRow] = {}
         self.load_max: dict[str, int] = {}
         self.cpus = os.cpu_count() or 1
+        # HA with WAIT on: one more phase, the same POST row with WAIT off (issue 11).
+        self.acks: int | None = (
+            settings.lab_redis_min_replica_acks if settings.lab_redis_topology == "ha" else None
+        )
+        self.steps, self.step = (10 if self.acks else 9), 0
 
-    def measured(self, fn: Any) -> tuple[Any, Any]:
+    def say(self, text: str) -> None:
+        """Progress line of the next phase: [step/steps], with the seconds since the start."""
+        self.step += 1
+        console.print(
+            f"[bold cyan][{self.step}/{self.steps}][/] {text}  "
+            f"[dim]({time.monotonic() - self.started:.0f} s)[/]"
+        )
+
+    def items(self) -> int:
+        assert self.lab.redis_container is not None
+        return item_count(self.docker, self.lab.redis_container)
+
+    def measured(self, fn: Callable[[], Any]) -> tuple[Any, CpuUsage]:
         """Run fn() with memory sampling and CPU counters around it: (its value, CpuUsage)."""
-        from srelab.load.cpu import snapshot, usage
-        from srelab.load.lab import MemorySampler
-
         with MemorySampler(self.lab.container_ids) as sampler:
             before = snapshot(self.lab.container_ids)
             value = fn()
@@ -335,9 +358,6 @@ class _Bench:
         appendfsync: str | None = None,
         min_replica_acks: int | None = None,
     ) -> BenchRow:
-        from srelab.load.cpu import per_request_ms
-        from srelab.load.wrk import run_wrk_many
-
         bases = list(self.lab.replica_urls.values()) if direct else [self.settings.proxy_url]
         urls = [f"{base}/items" for base in bases]
         run, cpu = self.measured(
@@ -360,9 +380,6 @@ class _Bench:
         ))  # fmt: skip
 
     def locust_row(self, row_id: str, what: str, users: int, seconds: float, items: int) -> BenchRow:
-        from srelab.load.api import LoadSpec, Scenario, run_load
-        from srelab.load.cpu import per_request_ms
-
         spec = LoadSpec(scenario=Scenario.LIST, users=users, spawn_rate=users, duration_s=seconds,
                         host=self.settings.proxy_url, timeout_s=5, label=f"bench {row_id}")  # fmt: skip
         result, cpu = self.measured(lambda: run_load(spec, self.out_dir / row_id, html=False))
@@ -378,21 +395,17 @@ class _Bench:
             host_busy=round(cpu.host_busy_s / cpu.host_total_s, 3) if cpu.host_total_s else None,
         ))  # fmt: skip
 
-    def rediscover(self) -> Any:
+    def rediscover(self) -> LabTargets:
         """The lab again after replicas were recreated (new container ids, new edge addresses)."""
-        from srelab.load.lab import discover
-
         self.lab = discover(self.docker, self.settings.project, self.settings.proxy_url,
                             self.settings.web_services)  # fmt: skip
         self.report.replicas = self.lab.replica_urls
         return self.lab
 
-    def wait_off_row(self, seconds: int, connections: int, fsync: str, acks: int) -> Any:
+    def wait_off_row(self, seconds: int, connections: int, fsync: str, acks: int) -> LabTargets:
         """POST via Traefik with WAIT off: the replicas recreated with LAB_REDIS_MIN_REPLICA_ACKS=0
         through the compose client, measured, then recreated with the configured value again
         (also when the row fails). Returns the lab as it runs afterwards."""
-        from srelab.load.webenv import WAIT_SERVICE_VARIABLE, WAIT_VARIABLE, replica_env, web_with_variable
-
         web = list(self.settings.web_services)
         with web_with_variable(
             self.docker, web, WAIT_VARIABLE, "0", service_variable=WAIT_SERVICE_VARIABLE,
@@ -428,8 +441,6 @@ class _Bench:
 
     def redis_config(self, key: str, value: str | None = None) -> str:
         """CONFIG GET (value None) or SET inside the Redis container; returns the value in force."""
-        from python_on_whales.exceptions import DockerException
-
         cmd = admin_cli("CONFIG", *(["SET", key, value] if value else ["GET", key]))
         try:
             out = str(self.docker.container.execute(self.lab.redis_container, cmd) or "")
@@ -452,9 +463,26 @@ def run_bench(
     fresh: bool,
     out_dir: Path,
 ) -> BenchReport:
-    from srelab.load.lab import discover, flush_items, item_count, memory_snapshot
-    from srelab.load.runner import check_targets
-    from srelab.load.wrk import seed_with_wrk, wrk_binary
+    """The bench's phases in order (module docstring); writes bench.json and bench.md."""
+    options = {"users": users, "phase_s": phase_s, "wrk_s": wrk_s, "items": items, "seed_s": seed_s,
+               "fresh": fresh}  # fmt: skip
+    b = _open(out_dir, options)
+    rest = _rest_phase(b, fresh)
+    n = _small_store(b)
+    _wrk_phases(b, users, wrk_s, n)
+    b.say(f"GET /items via Traefik (Locust, {users} users, {phase_s:g} s)")
+    b.locust_row("get_proxy_locust", "GET /items via Traefik (Locust)", users, phase_s, n)
+    n_large = _seed_phase(b, items, seed_s)
+    # Seeding saturates both cores; the large-store row must not measure its aftermath.
+    b.report.derived["settle_before_large_s"] = settle()
+    b.say(f"GET /items via Traefik with {n_large:,} items (wrk)")
+    b.wrk_row("get_proxy_large", f"GET /items via Traefik, {n_large:,} items", False, wrk_s, users,
+              items=n_large)  # fmt: skip
+    return _finish(b, rest)
+
+
+def _open(out_dir: Path, options: dict[str, Any]) -> _Bench:
+    """Settings, engine, the running lab and an empty report; refuses a lab that is not running."""
     from srelab.stack.engine import compose_client, require_engine
     from srelab.stack.settings import PROFILES, get_settings
 
@@ -473,102 +501,99 @@ def run_bench(
         project=settings.project,
         proxy_url=settings.proxy_url,
         replicas=lab.replica_urls,
-        options={
-            "users": users,
-            "phase_s": phase_s,
-            "wrk_s": wrk_s,
-            "items": items,
-            "seed_s": seed_s,
-            "fresh": fresh,
-        },
+        options=options,
     )
     report.notes.append(
         "direct rows reach the replicas at their container IPs on the compose edge network (one wrk "
         "per replica, the connections split between them; no published ports, no helper container)"
     )
-    b = _Bench(docker, lab, settings, report, out_dir)
-    # HA with WAIT on: one more phase, the same POST row with WAIT off (issue 11).
-    acks = settings.lab_redis_min_replica_acks if settings.lab_redis_topology == "ha" else None
-    steps, step = 10 if acks else 9, 0
+    return _Bench(docker, lab, settings, report, out_dir, started)
 
-    def say(text: str) -> None:
-        nonlocal step
-        step += 1
-        console.print(f"[bold cyan][{step}/{steps}][/] {text}  [dim]({time.monotonic() - started:.0f} s)[/]")
 
-    say("memory and CPU at rest (20 s, no load)")
+def _rest_phase(b: _Bench, fresh: bool) -> dict[str, int]:
+    """Phase 1: memory at rest and the idle stack's CPU share; returns the memory at rest."""
+    b.say("memory and CPU at rest (20 s, no load)")
     if fresh:
-        flush_items(docker, lab.redis_container)
-        report.notes.append("--fresh: the lab's Redis was flushed before the bench")
-    rest = memory_snapshot(lab.container_ids)
+        assert b.lab.redis_container is not None
+        flush_items(b.docker, b.lab.redis_container)
+        b.report.notes.append("--fresh: the lab's Redis was flushed before the bench")
+    rest = memory_snapshot(b.lab.container_ids)
     settle()
-    report.idle = b.idle_share()
-    console.print(f"    idle stack: {report.idle['lab_share']:.1%} of the machine "
-                  f"(host busy {report.idle['host_busy_share']:.1%})")  # fmt: skip
-    n = item_count(docker, lab.redis_container)
-    if n < 100:
-        _seed_small(settings.proxy_url, 100 - n)
-        n = item_count(docker, lab.redis_container)
-    if n > 1000:
-        report.notes.append(f"the store already held {n} items for the 'small store' rows (use --fresh)")
+    b.report.idle = b.idle_share()
+    console.print(f"    idle stack: {b.report.idle['lab_share']:.1%} of the machine "
+                  f"(host busy {b.report.idle['host_busy_share']:.1%})")  # fmt: skip
+    return rest
 
-    say(f"GET /items via Traefik and direct (wrk, {users} connections, {wrk_s} s each, {n} items)")
+
+def _small_store(b: _Bench) -> int:
+    """At least 100 items for the small-store rows; returns how many there are."""
+    n = b.items()
+    if n < 100:
+        _seed_small(b.settings.proxy_url, 100 - n)
+        n = b.items()
+    if n > 1000:
+        b.report.notes.append(f"the store already held {n} items for the 'small store' rows (use --fresh)")
+    return n
+
+
+def _wrk_phases(b: _Bench, users: int, wrk_s: int, n: int) -> None:
+    """The wrk rows on the small store: GET and POST, via Traefik and direct, WAIT off, fsync everysec."""
+    acks = b.acks
+    b.say(f"GET /items via Traefik and direct (wrk, {users} connections, {wrk_s} s each, {n} items)")
     b.wrk_row("get_proxy", "GET /items via Traefik", False, wrk_s, users, items=n)
     b.wrk_row("get_direct", "GET /items direct to the replicas", True, wrk_s, users, items=n)
     fsync = b.redis_config("appendfsync")
     wait = f"; WAIT for {acks} replica(s)" if acks else ""
-    say(f"POST /items via Traefik and direct (wrk; Redis appendfsync {fsync}{wait})")
+    b.say(f"POST /items via Traefik and direct (wrk; Redis appendfsync {fsync}{wait})")
     b.wrk_row("post_proxy", "POST /items via Traefik", False, wrk_s, users, post=True, appendfsync=fsync,
               min_replica_acks=acks)  # fmt: skip
     if acks:
-        say(
+        b.say(
             "POST /items via Traefik with WAIT off "
             "(replicas recreated with LAB_REDIS_MIN_REPLICA_ACKS=0, then back)"
         )
-        lab = b.wait_off_row(wrk_s, users, fsync, acks)
+        b.wait_off_row(wrk_s, users, fsync, acks)  # b.lab: the recreated replicas from here on
     b.wrk_row("post_direct", "POST /items direct to the replicas", True, wrk_s, users, post=True,
               appendfsync=fsync, min_replica_acks=acks)  # fmt: skip
-    say("POST /items via Traefik with Redis at appendfsync everysec (then back)")
+    b.say("POST /items via Traefik with Redis at appendfsync everysec (then back)")
     b.redis_config("appendfsync", "everysec")
     try:
         b.wrk_row("post_proxy_everysec", "POST /items via Traefik, appendfsync everysec", False, wrk_s, users,
                   post=True, appendfsync="everysec", min_replica_acks=acks)  # fmt: skip
     finally:
         b.redis_config("appendfsync", fsync)
-    say(f"GET /items via Traefik (Locust, {users} users, {phase_s:g} s)")
-    b.locust_row("get_proxy_locust", "GET /items via Traefik (Locust)", users, phase_s, n)
 
-    n = item_count(docker, lab.redis_container)
-    n_large = n
-    if items > n:
-        say(f"seeding {items - n:,} items (wrk POST direct to the replicas, at most {seed_s} s)")
-        (elapsed, seeds), _ = b.measured(
-            lambda: seed_with_wrk(
-                list(lab.replica_urls.values()), needed=items - n,
-                count=lambda: item_count(docker, lab.redis_container), target=items, max_s=seed_s,
-                log=out_dir / "wrk_seed.txt",
-            )
-        )  # fmt: skip
-        n_large = item_count(docker, lab.redis_container)
-        report.derived["seeding"] = {
-            "items_before": n, "items_after": n_large, "seconds": round(elapsed, 1),
-            "items_per_s": round((n_large - n) / elapsed, 1) if elapsed > 0 else None,
-            "wrk_errors": sum(s.failed for s in seeds),
-        }  # fmt: skip
-        if n_large < items:
-            report.notes.append(f"seeding stopped at {n_large} items (time bound {seed_s} s)")
-    else:
-        say(f"store already holds {n:,} items")
-    # Seeding saturates both cores; the large-store row must not measure its aftermath.
-    report.derived["settle_before_large_s"] = settle()
-    say(f"GET /items via Traefik with {n_large:,} items (wrk)")
-    b.wrk_row("get_proxy_large", f"GET /items via Traefik, {n_large:,} items", False, wrk_s, users,
-              items=n_large)  # fmt: skip
 
-    say("memory at rest again")
+def _seed_phase(b: _Bench, items: int, seed_s: int) -> int:
+    """Seed to `items` (wrk POST direct, bounded by seed_s); returns the items stored afterwards."""
+    n = b.items()
+    if items <= n:
+        b.say(f"store already holds {n:,} items")
+        return n
+    b.say(f"seeding {items - n:,} items (wrk POST direct to the replicas, at most {seed_s} s)")
+    (elapsed, seeds), _ = b.measured(
+        lambda: seed_with_wrk(
+            list(b.lab.replica_urls.values()), needed=items - n, count=b.items, target=items,
+            max_s=seed_s, log=b.out_dir / "wrk_seed.txt",
+        )
+    )  # fmt: skip
+    n_large = b.items()
+    b.report.derived["seeding"] = {
+        "items_before": n, "items_after": n_large, "seconds": round(elapsed, 1),
+        "items_per_s": round((n_large - n) / elapsed, 1) if elapsed > 0 else None,
+        "wrk_errors": sum(s.failed for s in seeds),
+    }  # fmt: skip
+    if n_large < items:
+        b.report.notes.append(f"seeding stopped at {n_large} items (time bound {seed_s} s)")
+    return n_large
+
+
+def _finish(b: _Bench, rest: dict[str, int]) -> BenchReport:
+    """Memory at rest again, the derived figures and goals; bench.json and bench.md written."""
+    report, lab = b.report, b.lab
+    b.say("memory at rest again")
     rest_after = memory_snapshot(lab.container_ids)
-    loadavg_end = _loadavg()
-    report.machine["loadavg_at_end"] = loadavg_end
+    report.machine["loadavg_at_end"] = _loadavg()
     # The load average at the end is mostly the bench's own load; what says that something else
     # competed is the host's busy share while the lab idled (phase 1).
     busy_at_rest = report.idle.get("host_busy_share")
@@ -581,9 +606,9 @@ def run_bench(
     report.memory["at_rest_after_bytes"] = dict(sorted(rest_after.items()))
     report.derived.update(derive(b.rows, list(lab.replica_urls)))
     report.derived["goals"] = goals(b.rows, report.derived, report.idle)
-    report.duration_s = round(time.monotonic() - started, 1)
-    (out_dir / "bench.json").write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    (out_dir / "bench.md").write_text(markdown(report), encoding="utf-8")
+    report.duration_s = round(time.monotonic() - b.started, 1)
+    (b.out_dir / "bench.json").write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    (b.out_dir / "bench.md").write_text(markdown(report), encoding="utf-8")
     return report
 
 
@@ -792,51 +817,6 @@ def markdown(report: BenchReport) -> str:
     if report.notes:
         lines += [""] + [f"Note: {n}." for n in report.notes]
     return "\n".join(lines) + "\n"
-
-
-def parse_seconds(text: str, option: str) -> float:
-    from srelab.load.cli import parse_duration
-
-    try:
-        return parse_duration(text)
-    except LoadError:
-        raise LoadError(f"{option}: cannot read {text!r} (use e.g. 20s, 1m)") from None
-
-
-def bench_command(
-    users: Annotated[int, typer.Option(help="wrk connections / Locust users per row")] = 12,
-    phase_time: Annotated[str, typer.Option(help="length of the Locust row")] = "20s",
-    wrk_time: Annotated[str, typer.Option(help="length of each wrk row")] = "15s",
-    items: Annotated[
-        int, typer.Option(help="store size for the large-listing row (0: skip seeding)")
-    ] = 100_000,
-    seed_time: Annotated[str, typer.Option(help="time bound of the seeding")] = "300s",
-    fresh: Annotated[bool, typer.Option(help="flush the lab's Redis first (deletes every item)")] = False,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="results folder")] = None,
-) -> None:
-    """Throughput, latency, proxy overhead, balance, listing cost and memory of the running lab."""
-    if not 1 <= users <= 200:
-        raise LoadError("--users must be between 1 and 200")
-    if not 0 <= items <= 1_000_000:
-        raise LoadError("--items must be between 0 and 1000000")
-    phase_s = parse_seconds(phase_time, "--phase-time")
-    wrk_s = int(parse_seconds(wrk_time, "--wrk-time"))
-    seed_s = int(parse_seconds(seed_time, "--seed-time"))
-    if not (3 <= phase_s <= 300 and 3 <= wrk_s <= 300 and 10 <= seed_s <= 900):
-        raise LoadError("phase and wrk times must be 3-300 s, the seed time 10-900 s")
-    from srelab.load.cli import default_out_dir
-
-    target = out_dir or default_out_dir("bench")
-    report = run_bench(users=users, phase_s=phase_s, wrk_s=wrk_s, items=items, seed_s=seed_s, fresh=fresh,
-                       out_dir=target)  # fmt: skip
-    console.print(bench_table(report))
-    console.print(goals_table(report))
-    for line in derived_lines(report):
-        console.print(f"  {line}")
-    console.print(memory_table(report))
-    for note in report.notes:
-        console.print(f"[dim]note: {note}[/]")
-    console.print(f"bench took {report.duration_s:.0f} s; results: {target / 'bench.json'}")
 
 
 def load_report(path: Path) -> BenchReport:

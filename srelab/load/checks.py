@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from srelab.load.api import Breach, CpuSummary, LoadResult, Thresholds
+from srelab.load.types import Breach, CpuSummary, LoadResult, Thresholds
 
 CPU_THRESHOLD = 90.0  # percent of one core
 CPU_MIN_SECONDS = 3  # sustained means at least this many seconds ...

@@ -17,7 +17,13 @@ from rich.table import Table
 from rich.text import Text
 
 from srelab.errors import field_problems, one_line
-from srelab.load.api import (
+from srelab.load.bench import bench_table, derived_lines, goals_table, memory_table, run_bench
+from srelab.load.checks import evaluate_thresholds
+from srelab.load.errors import LoadError
+from srelab.load.hey import HeyOptions, check_hey_spec, planned_requests, run_hey
+from srelab.load.presets import PRESETS, TOOLS, preset_spec
+from srelab.load.runner import run_load
+from srelab.load.types import (
     FAILURE_KINDS,
     Breach,
     LoadResult,
@@ -26,12 +32,7 @@ from srelab.load.api import (
     SecondBucket,
     Shape,
     Thresholds,
-    run_load,
 )
-from srelab.load.checks import evaluate_thresholds
-from srelab.load.errors import LoadError
-from srelab.load.hey import HeyOptions, check_hey_spec, planned_requests, run_hey
-from srelab.load.presets import PRESETS, TOOLS, preset_spec
 
 out = Console()
 err = Console(stderr=True)
@@ -63,12 +64,18 @@ USER_SCENARIOS = [s.value for s in Scenario if not s.value.startswith("hey-")]
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
 
 
-def parse_duration(text: str) -> float:
-    """'30s', '2m', '1m30s', '1h', '45' (seconds) -> seconds."""
+def parse_duration(text: str, option: str = "--run-time") -> float:
+    """'30s', '2m', '1m30s', '1h', '45' (seconds), '1.5m' -> seconds; the one duration parser of the
+    load commands. A bad value raises LoadError: one line naming `option`.
+
+    Every value Locust's own parser (locust.util.timespan.parse_timespan) reads gives the same
+    seconds here (tests/load/test_checks_unit.py); it is not wrapped because importing anything
+    from locust monkey-patches this process with gevent, which the harness must not do.
+    """
     value = text.strip().lower()
     m = _DURATION.match(value)
     if not value or m is None or not any(m.groups()):
-        raise LoadError(f"--run-time: cannot read {text!r} (use e.g. 30s, 2m, 1m30s)")
+        raise LoadError(f"{option}: cannot read {text!r} (use e.g. 30s, 2m, 1m30s)")
     h, mnt, s = (float(g) if g else 0.0 for g in m.groups())
     return h * 3600 + mnt * 60 + s
 
@@ -379,12 +386,44 @@ def run_hey_with_progress(spec: LoadSpec, target: Path, options: HeyOptions) -> 
     return result
 
 
+def bench_command(
+    users: Annotated[int, typer.Option(help="wrk connections / Locust users per row")] = 12,
+    phase_time: Annotated[str, typer.Option(help="length of the Locust row")] = "20s",
+    wrk_time: Annotated[str, typer.Option(help="length of each wrk row")] = "15s",
+    items: Annotated[
+        int, typer.Option(help="store size for the large-listing row (0: skip seeding)")
+    ] = 100_000,
+    seed_time: Annotated[str, typer.Option(help="time bound of the seeding")] = "300s",
+    fresh: Annotated[bool, typer.Option(help="flush the lab's Redis first (deletes every item)")] = False,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="results folder")] = None,
+) -> None:
+    """Throughput, latency, proxy overhead, balance, listing cost and memory of the running lab."""
+    if not 1 <= users <= 200:
+        raise LoadError("--users must be between 1 and 200")
+    if not 0 <= items <= 1_000_000:
+        raise LoadError("--items must be between 0 and 1000000")
+    phase_s = parse_duration(phase_time, "--phase-time")
+    wrk_s = int(parse_duration(wrk_time, "--wrk-time"))
+    seed_s = int(parse_duration(seed_time, "--seed-time"))
+    if not (3 <= phase_s <= 300 and 3 <= wrk_s <= 300 and 10 <= seed_s <= 900):
+        raise LoadError("phase and wrk times must be 3-300 s, the seed time 10-900 s")
+    target = out_dir or default_out_dir("bench")
+    report = run_bench(users=users, phase_s=phase_s, wrk_s=wrk_s, items=items, seed_s=seed_s, fresh=fresh,
+                       out_dir=target)  # fmt: skip
+    out.print(bench_table(report))
+    out.print(goals_table(report))
+    for line in derived_lines(report):
+        out.print(f"  {line}")
+    out.print(memory_table(report))
+    for note in report.notes:
+        out.print(f"[dim]note: {note}[/]")
+    out.print(f"bench took {report.duration_s:.0f} s; results: {target / 'bench.json'}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("load", help="Headless Locust or hey run against the proxy (results/load-<ts>/).")(
         load_command
     )
-    from srelab.load.bench import bench_command
-
     app.command("bench", help="Throughput, latency, proxy overhead, balance, memory: results/bench-<ts>/.")(
         bench_command
     )

@@ -43,9 +43,13 @@ from pathlib import Path
 import psutil
 from pydantic import BaseModel, ConfigDict, Field
 
-from srelab.load.api import (
-    EP_LIST,
-    EP_POST,
+from srelab.load.checks import CPU_THRESHOLD, cpu_summary, validity
+from srelab.load.contract import EP_LIST, EP_POST, MARKER_START, MARKER_USERS, event_line, marker_line
+from srelab.load.errors import LoadError
+from srelab.load.report import summary_dict, write_results
+from srelab.load.runner import check_targets, summarize
+from srelab.load.timeline import build_timeline
+from srelab.load.types import (
     EndpointSummary,
     FailureKind,
     HeyFigures,
@@ -56,9 +60,6 @@ from srelab.load.api import (
     Shape,
     StopReason,
 )
-from srelab.load.checks import CPU_THRESHOLD, cpu_summary, validity
-from srelab.load.errors import LoadError
-from srelab.load.timeline import build_timeline, event_line, marker_line
 
 HEY_CSV_COLUMNS = (
     "response-time",
@@ -197,7 +198,7 @@ def hey_command(spec: LoadSpec, host: str, options: HeyOptions, binary: str = "h
 
 def events_lines(rows: Iterable[HeyLine], t0: float, endpoint: str, workers: int) -> list[str]:
     """hey's lines as events.tsv (completion order), with the start and users markers."""
-    out = [marker_line("start", t0), marker_line("users", t0, workers)]
+    out = [marker_line(MARKER_START, t0), marker_line(MARKER_USERS, t0, workers)]
     for row in sorted(rows, key=lambda r: r.end_s):
         out.append(event_line(t0 + row.end_s, endpoint, row.status, row.response_s * 1000.0))
     return out
@@ -235,21 +236,45 @@ def run_hey(
     after hey has ended: hey has no per-second data before. stop_event sends SIGINT (hey stops,
     prints what it has). The target check is run_load's (loopback or the proxy URL).
     """
-    from srelab.load.report import summary_dict, write_results
-    from srelab.load.runner import check_targets, summarize
-
     options = options or HeyOptions()
     check_hey_spec(spec)
     host, proxy_url = _target(spec)
     check_targets((host,), proxy_url, allowed_hosts)
     binary = hey_binary()
-    _, _, endpoint = HEY_SCENARIOS[spec.scenario]
 
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in ("events.tsv", "writes.jsonl", "hey.csv", "hey.err"):
         (out_dir / name).unlink(missing_ok=True)
     cmd = hey_command(spec, host, options, binary)
     (out_dir / "command.txt").write_text(shlex.join(cmd) + "\n", encoding="utf-8")
+    run = _run_process(cmd, spec, out_dir, stop_event, on_start)
+    result = _result(spec, host, out_dir, options, run)
+    if on_second is not None:
+        for bucket in result.timeline:
+            on_second(bucket)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class _HeyRun:
+    """What one hey process left: its command, start epoch, exit, CSV lines and CPU samples."""
+
+    cmd: list[str]
+    t0: float
+    rc: int | None
+    stop_reason: StopReason | None
+    rows: list[HeyLine]
+    cpu_samples: list[tuple[float, float]]
+
+
+def _run_process(
+    cmd: list[str],
+    spec: LoadSpec,
+    out_dir: Path,
+    stop_event: threading.Event | None,
+    on_start: Callable[[float], None] | None,
+) -> _HeyRun:
+    """Start hey with its CSV going to hey.csv, follow it to its end, read the CSV."""
     with (out_dir / "hey.csv").open("wb") as csv_fh, (out_dir / "hey.err").open("wb") as err_fh:
         # Rounded like the timeline's bucket starts (0.1 ms), so on_start's t0 is the buckets' own.
         t0 = round(time.time(), 4)
@@ -270,31 +295,37 @@ def run_hey(
     if rc != 0 and not text.strip():
         why = "killed after its time bound" if stop_reason == "hard_timeout" else f"exit code {rc}"
         raise LoadError(f"hey printed no results ({why}): {_stderr_tail(out_dir)}")
-    rows = parse_hey_csv(text)
+    return _HeyRun(cmd, t0, rc, stop_reason, parse_hey_csv(text), cpu_samples)
 
-    lines = events_lines(rows, t0, endpoint, spec.users)
+
+def _result(spec: LoadSpec, host: str, out_dir: Path, options: HeyOptions, run: _HeyRun) -> LoadResult:
+    """hey's CSV as events.tsv, the timeline and the summary; the results folder written."""
+    _, _, endpoint = HEY_SCENARIOS[spec.scenario]
+    lines = events_lines(run.rows, run.t0, endpoint, spec.users)
     (out_dir / "events.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     timeline = build_timeline(lines)
     assert timeline is not None  # the start marker is always there
-    for t_sampled, percent in cpu_samples:
+    for t_sampled, percent in run.cpu_samples:
         timeline.add_cpu(t_sampled, percent)
     planned = planned_requests(spec)
+    stop_reason = run.stop_reason
     if stop_reason is None:
-        stop_reason = "requests" if rc == 0 else "generator_exit"
-    stopped_early = stop_reason not in ("requests", "generator_exit") and len(rows) < planned
-    base = summarize(spec, host, out_dir, timeline, [p for _, p in cpu_samples], stop_reason, rc)
+        stop_reason = "requests" if run.rc == 0 else "generator_exit"
+    stopped_early = stop_reason not in ("requests", "generator_exit") and len(run.rows) < planned
+    cpu = [p for _, p in run.cpu_samples]
+    base = summarize(spec, host, out_dir, timeline, cpu, stop_reason, run.rc)
     result = with_hey_figures(
         base,
-        rows,
+        run.rows,
         endpoint=endpoint,
         planned=planned,
         stopped_early=stopped_early,
-        cpu=[p for _, p in cpu_samples],
+        cpu=cpu,
         figures=HeyFigures(
-            command=cmd,
-            exit_code=rc,
+            command=run.cmd,
+            exit_code=run.rc,
             planned=planned,
-            answered=len(rows),
+            answered=len(run.rows),
             acknowledged=0,
             rate_per_worker=options.rate_per_worker,
             item_name=options.item_name if endpoint == EP_POST else None,
@@ -303,9 +334,6 @@ def run_hey(
     write_results(result)
     result.files.update({"hey_csv": "hey.csv", "hey_err": "hey.err", "command": "command.txt"})
     (out_dir / "summary.json").write_text(json.dumps(summary_dict(result), indent=2) + "\n", encoding="utf-8")
-    if on_second is not None:
-        for bucket in result.timeline:
-            on_second(bucket)
     return result
 
 

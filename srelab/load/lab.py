@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,12 +156,3 @@ class MemorySampler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=15)
-
-
-def wait_for(predicate: Any, timeout_s: float, interval_s: float = 1.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval_s)
-    return False

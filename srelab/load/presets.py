@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import math
 
-from srelab.load.api import (
-    HEY_CONCURRENCY,
-    HEY_GET_REQUESTS,
-    HEY_POST_REQUESTS,
-    LoadSpec,
-    Scenario,
-)
 from srelab.load.errors import LoadError
+from srelab.load.types import LoadSpec, Scenario
+
+# The original challenge's request counts (hey -n) and concurrency (hey -c).
+HEY_GET_REQUESTS = 100_000
+HEY_POST_REQUESTS = 10_000
+HEY_CONCURRENCY = 10
 
 PRESETS: dict[str, tuple[Scenario, int, str]] = {
     "hey-get": (Scenario.HEY_GET, HEY_GET_REQUESTS, "hey -n 100000 -c 10 GET /items"),

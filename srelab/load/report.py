@@ -8,10 +8,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from srelab.load.api import ENDPOINTS, FAILURE_KINDS, LoadResult, SecondBucket
+from srelab.load.contract import ENDPOINTS, EP_GET, EP_LIST, EP_POST
+from srelab.load.types import FAILURE_KINDS, LoadResult, SecondBucket
 from srelab.plots import plot_latency, save, timeline_figure
 
-ENDPOINT_SLUGS = {"GET /items": "list", "GET /items/<id>": "get", "POST /items": "post"}
+ENDPOINT_SLUGS = {EP_LIST: "list", EP_GET: "get", EP_POST: "post"}  # timeline.csv column prefixes
 
 
 def slug(endpoint: str) -> str:
@@ -72,11 +73,6 @@ def write_timeline_csv(path: Path, timeline: list[SecondBucket]) -> None:
         writer.writeheader()
         for b in timeline:
             writer.writerow(timeline_row(b, columns))
-
-
-def read_timeline_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
 
 
 def summary_dict(result: LoadResult) -> dict[str, Any]:

@@ -1,10 +1,9 @@
-"""Run Locust in a child process, tail its per-request events, build the timeline and results."""
+"""run_load: Locust in a child process; tail its per-request events, build the timeline and results."""
 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
-import json
+import csv
 import math
 import os
 import signal
@@ -14,11 +13,25 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import psutil
 
-from srelab.load.api import (
+from srelab.load.checks import cpu_summary, validity
+from srelab.load.contract import (
+    LIST_USER,
+    LOCAL_NAMES,
+    LOCUSTFILE,
+    MARKER_START,
+    MARKER_USERS,
+    READER_USER,
+    WRITER_USER,
+    host_allowed,
+    host_of,
+)
+from srelab.load.errors import LoadError
+from srelab.load.report import write_results
+from srelab.load.timeline import Event, Marker, TimelineBuilder, build_timeline, latency_stats, parse_line
+from srelab.load.types import (
     FAILURE_KINDS,
     LatencyStats,
     LoadResult,
@@ -27,21 +40,15 @@ from srelab.load.api import (
     SecondBucket,
     StopReason,
 )
-from srelab.load.checks import cpu_summary, validity
-from srelab.load.errors import LoadError
-from srelab.load.timeline import Event, Marker, TimelineBuilder, build_timeline, latency_stats, parse_line
 
-ROOT = Path(__file__).resolve().parents[2]
-LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
-
-# Locust user classes per scenario (class names in loadtest/locustfile.py).
+# Locust user classes per scenario (class names in loadtest/locustfile.py, via load_common).
 SCENARIO_USERS: dict[Scenario, tuple[str, ...]] = {
-    Scenario.MIXED: ("ReaderUser", "WriterUser"),
-    Scenario.READ: ("ReaderUser",),
-    Scenario.WRITE: ("WriterUser",),
-    Scenario.LIST: ("ListUser",),
-    Scenario.HEY_GET: ("ListUser",),
-    Scenario.HEY_POST: ("WriterUser",),
+    Scenario.MIXED: (READER_USER, WRITER_USER),
+    Scenario.READ: (READER_USER,),
+    Scenario.WRITE: (WRITER_USER,),
+    Scenario.LIST: (LIST_USER,),
+    Scenario.HEY_GET: (LIST_USER,),
+    Scenario.HEY_POST: (WRITER_USER,),
 }
 
 POLL_S = 0.25
@@ -50,35 +57,20 @@ EMIT_LAG_S = 1.5
 STARTUP_GRACE_S = 30.0  # Locust import + spawn, before the first request
 
 
-def _host_of(url: str) -> str | None:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https"):
-        return None
-    return (parts.hostname or "").lower() or None
-
-
 def target_allowed(url: str, proxy_url: str | None = None, extra: Iterable[str] = ()) -> bool:
-    """Loopback (127.0.0.0/8, ::1, localhost), the proxy URL's host, or a host in `extra`."""
-    host = _host_of(url)
-    if host is None:
-        return False
-    if host == "localhost" or host in {h.lower() for h in extra}:
-        return True
-    if proxy_url is not None and host == _host_of(proxy_url):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    """Loopback (127.0.0.0/8, ::1, localhost), the proxy URL's host, or a host in `extra`: the
+    locustfile's rule (load_common.host_allowed) with the proxy's host in place of `traefik`."""
+    listed = {h.lower() for h in extra}
+    proxy_host = host_of(proxy_url) if proxy_url is not None else None
+    if proxy_host is not None:
+        listed.add(proxy_host)
+    return host_allowed(url, listed, names=LOCAL_NAMES)
 
 
 def check_targets(urls: Iterable[str], proxy_url: str | None, extra: Iterable[str] = ()) -> None:
     extra = tuple(extra)
     for url in urls:
-        if _host_of(url) is None:
+        if host_of(url) is None:
             raise LoadError(f"target {url!r} is not an http:// or https:// URL")
         if not target_allowed(url, proxy_url, extra):
             raise LoadError(
@@ -166,14 +158,56 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def run(
+def run_load(
     spec: LoadSpec,
     out_dir: Path,
     on_second: Callable[[SecondBucket], None] | None = None,
     stop_event: threading.Event | None = None,
-    allowed_hosts: tuple[str, ...] = (),
+    *,
+    allowed_hosts: Iterable[str] = (),
     html: bool = True,
 ) -> LoadResult:
+    """Run `spec` against the lab (blocking) and write its results folder.
+
+    out_dir (created) receives: events.tsv (one line per request), writes.jsonl (one per POST),
+    timeline.csv / timeline.json (1 s buckets), summary.json, Locust's CSVs (locust_stats.csv,
+    locust_failures.csv, locust_stats_history.csv) and report.html, and locust.log.
+
+    on_second is called from the calling thread for every completed second, in order, about
+    1.5 s after the second ended (and for the remaining seconds at the end). stop_event, when
+    set, stops the load (Locust gets SIGTERM; in-flight requests finish within timeout_s).
+
+    The target must be loopback (or the proxy URL from settings); `allowed_hosts` adds hosts the
+    caller vouches for (the bench passes the lab's own container IPs). Anything else raises
+    LoadError (a LabError) before any request is sent. Bad specs raise pydantic's
+    ValidationError at construction.
+
+    Locust runs in a child process (``python -m locust -f loadtest/locustfile.py --headless``),
+    whose request listener appends to events.tsv and writes.jsonl; this process tails them. No
+    gevent monkey-patching happens here, so this can run in a plain thread while another thread
+    injects faults.
+    """
+    out_dir = Path(out_dir)
+    host, child_hosts = _resolve_targets(spec, tuple(allowed_hosts))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("events.tsv", "writes.jsonl"):
+        (out_dir / name).unlink(missing_ok=True)
+    cmd = locust_command(spec, host, out_dir, child_hosts, html)
+    (out_dir / "command.txt").write_text(" ".join(cmd) + "\n", encoding="utf-8")
+    rc, stop_reason, cpu_samples = _run_child(cmd, spec, out_dir, on_second, stop_event)
+
+    final = _final_timeline(out_dir, rc, stop_reason)
+    for t_sampled, pct in cpu_samples:
+        final.add_cpu(t_sampled, pct)
+    if stop_reason is None:
+        stop_reason = _ended_by(spec, final, rc)
+    result = summarize(spec, host, out_dir, final, [p for _, p in cpu_samples], stop_reason, rc)
+    write_results(result)
+    return result
+
+
+def _resolve_targets(spec: LoadSpec, allowed_hosts: tuple[str, ...]) -> tuple[str, set[str]]:
+    """(base URL, the hosts the child may send to); LoadError for a target that is not allowed."""
     proxy_url: str | None = None
     host = spec.host
     if host is None:
@@ -183,14 +217,17 @@ def run(
             proxy_url = _default_host()
     targets = spec.target_hosts or (host,)
     check_targets((host, *targets), proxy_url, allowed_hosts)
-    child_hosts = {h for h in (_host_of(u) for u in (host, *targets)) if h}
+    return host, {h for h in (host_of(u) for u in (host, *targets)) if h}
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("events.tsv", "writes.jsonl"):
-        (out_dir / name).unlink(missing_ok=True)
-    cmd = locust_command(spec, host, out_dir, child_hosts, html)
-    (out_dir / "command.txt").write_text(" ".join(cmd) + "\n", encoding="utf-8")
 
+def _run_child(
+    cmd: list[str],
+    spec: LoadSpec,
+    out_dir: Path,
+    on_second: Callable[[SecondBucket], None] | None,
+    stop_event: threading.Event | None,
+) -> tuple[int | None, StopReason | None, list[tuple[float, float]]]:
+    """Start Locust, follow it to its end (killed if still running): (exit code, stop reason, CPU)."""
     with (out_dir / "locust.out").open("wb") as out_fh:
         try:
             proc = subprocess.Popen(
@@ -200,137 +237,146 @@ def run(
         except OSError as exc:
             raise LoadError(f"cannot start Locust: {exc}") from None
         try:
-            _live, stop_reason, cpu_samples = _supervise(proc, spec, out_dir, on_second, stop_event)
+            stop_reason, cpu_samples = _Supervisor(proc, spec, out_dir, on_second, stop_event).run()
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=10)
-    rc = proc.returncode
+    return proc.returncode, stop_reason, cpu_samples
 
-    # The final timeline is rebuilt from the whole file (exact, whatever arrived late).
-    lines = (
-        (out_dir / "events.tsv").read_text(encoding="utf-8", errors="replace").splitlines()
-        if (out_dir / "events.tsv").exists()
-        else []
-    )
+
+def _final_timeline(out_dir: Path, rc: int | None, stop_reason: StopReason | None) -> TimelineBuilder:
+    """The timeline rebuilt from the whole events file (exact, whatever arrived late)."""
+    events = out_dir / "events.tsv"
+    lines = events.read_text(encoding="utf-8", errors="replace").splitlines() if events.exists() else []
     final = build_timeline(lines)
     if final is None:
         tail = _output_tail(out_dir)
         if rc not in (0, None) or stop_reason not in ("stop_event",):
             raise LoadError(f"Locust sent no request (exit code {rc}): {tail}")
         final = TimelineBuilder(time.time())
-    for t_sampled, pct in cpu_samples:
-        final.add_cpu(t_sampled, pct)
-
-    if stop_reason is None:
-        done = final.run.overall.requests
-        if spec.requests and done >= spec.requests:
-            stop_reason = "requests"
-        elif rc == 0:
-            stop_reason = "duration"
-        else:
-            stop_reason = "generator_exit"
-
-    from srelab.load.report import write_results
-
-    result = summarize(spec, host, out_dir, final, [p for _, p in cpu_samples], stop_reason, rc)
-    write_results(result)
-    return result
+    return final
 
 
-def _supervise(
-    proc: subprocess.Popen[bytes],
-    spec: LoadSpec,
-    out_dir: Path,
-    on_second: Callable[[SecondBucket], None] | None,
-    stop_event: threading.Event | None,
-) -> tuple[TimelineBuilder | None, StopReason | None, list[tuple[float, float]]]:
-    """Follow the child until it exits: live buckets, CPU samples, stop and time limits."""
-    tail = _Tail(out_dir / "events.tsv")
-    builder: TimelineBuilder | None = None
-    early: list[Event] = []
-    cpu_samples: list[tuple[float, float]] = []
-    stop_reason: StopReason | None = None
-    signalled_at: float | None = None
-    started = time.time()
-    hard_deadline = started + STARTUP_GRACE_S + spec.duration_s + spec.timeout_s + 15
-    try:
-        ps = psutil.Process(proc.pid)
-        ps.cpu_percent(None)
-    except psutil.Error:
-        ps = None
-    next_cpu = time.time() + 1.0
+def _ended_by(spec: LoadSpec, final: TimelineBuilder, rc: int | None) -> StopReason:
+    """Why a run that this process did not stop ended."""
+    if spec.requests and final.run.overall.requests >= spec.requests:
+        return "requests"
+    return "duration" if rc == 0 else "generator_exit"
 
-    def feed(lines: list[str]) -> None:
-        nonlocal builder
+
+class _Supervisor:
+    """Follows the child until it exits: live buckets, CPU samples, stop and time limits."""
+
+    def __init__(
+        self,
+        proc: subprocess.Popen[bytes],
+        spec: LoadSpec,
+        out_dir: Path,
+        on_second: Callable[[SecondBucket], None] | None,
+        stop_event: threading.Event | None,
+    ) -> None:
+        self.proc, self.spec, self.on_second, self.stop_event = proc, spec, on_second, stop_event
+        self.tail = _Tail(out_dir / "events.tsv")
+        self.builder: TimelineBuilder | None = None
+        self.early: list[Event] = []  # events before the start marker
+        self.cpu_samples: list[tuple[float, float]] = []
+        self.stop_reason: StopReason | None = None
+        self.signalled_at: float | None = None
+        self.hard_deadline = time.time() + STARTUP_GRACE_S + spec.duration_s + spec.timeout_s + 15
+        self.ps: psutil.Process | None
+        try:
+            self.ps = psutil.Process(proc.pid)
+            self.ps.cpu_percent(None)
+        except psutil.Error:
+            self.ps = None
+        self.next_cpu = time.time() + 1.0
+
+    def run(self) -> tuple[StopReason | None, list[tuple[float, float]]]:
+        """Poll until the child exits; (why this process stopped it, CPU samples of the load)."""
+        while True:
+            try:
+                if not self.tick():
+                    break
+            except KeyboardInterrupt:
+                # First Ctrl-C: stop Locust and keep what was measured; a second one aborts.
+                if self.signalled_at is not None:
+                    raise
+                self.stop_reason = "interrupted"
+                self.signalled_at = time.time()
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.send_signal(signal.SIGTERM)
+        self.feed(self.tail.read())
+        self.emit_rest()
+        # Drop CPU samples taken before the load started (Locust's import and spawn).
+        if self.builder is not None:
+            t0 = self.builder.t0
+            self.cpu_samples = [(t, p) for t, p in self.cpu_samples if t - 0.5 >= t0]
+        return self.stop_reason, self.cpu_samples
+
+    def feed(self, lines: list[str]) -> None:
         for line in lines:
             item = parse_line(line)
             if isinstance(item, Marker):
-                if item.name == "start" and builder is None:
-                    builder = TimelineBuilder(item.t)
-                    for ev in early:
-                        builder.add(ev)
-                    early.clear()
-                elif item.name == "users" and builder is not None and item.value is not None:
-                    builder.add_users(item.t, int(item.value))
+                if item.name == MARKER_START and self.builder is None:
+                    self.builder = TimelineBuilder(item.t)
+                    for ev in self.early:
+                        self.builder.add(ev)
+                    self.early.clear()
+                elif item.name == MARKER_USERS and self.builder is not None and item.value is not None:
+                    self.builder.add_users(item.t, int(item.value))
             elif item is not None:
-                if builder is None:
-                    early.append(item)
+                if self.builder is None:
+                    self.early.append(item)
                 else:
-                    builder.add(item)
+                    self.builder.add(item)
 
-    def tick() -> bool:
+    def tick(self) -> bool:
         """One poll of the child; False once it has exited."""
-        nonlocal next_cpu, stop_reason, signalled_at
-        running = proc.poll() is None
-        feed(tail.read())
+        running = self.proc.poll() is None
+        self.feed(self.tail.read())
         now = time.time()
-        if ps is not None and now >= next_cpu and running:
-            with contextlib.suppress(psutil.Error):
-                cpu_samples.append((now, ps.cpu_percent(None)))
-                if builder is not None:
-                    builder.add_cpu(now, cpu_samples[-1][1])
-            next_cpu += 1.0
-        if builder is not None and on_second is not None:
-            for bucket in builder.emit_until(now - EMIT_LAG_S):
-                on_second(bucket)
+        if running:
+            self.sample_cpu(now)
+        if self.builder is not None and self.on_second is not None:
+            for bucket in self.builder.emit_until(now - EMIT_LAG_S):
+                self.on_second(bucket)
         if not running:
             return False
-        if stop_event is not None and stop_event.is_set() and signalled_at is None:
-            stop_reason = "stop_event"
-            signalled_at = now
-            proc.send_signal(signal.SIGTERM)
-        if signalled_at is not None and now - signalled_at > spec.timeout_s + 10:
-            proc.kill()
-        if now > hard_deadline:
-            stop_reason = "hard_timeout"
-            proc.kill()
+        self.enforce_limits(now)
         time.sleep(POLL_S)
         return True
 
-    while True:
-        try:
-            if not tick():
-                break
-        except KeyboardInterrupt:
-            # First Ctrl-C: stop Locust and keep what was measured; a second one aborts.
-            if signalled_at is not None:
-                raise
-            stop_reason = "interrupted"
-            signalled_at = time.time()
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-    feed(tail.read())
-    if builder is not None and on_second is not None:
-        # Emit the remaining seconds from the complete data (the child has exited).
+    def sample_cpu(self, now: float) -> None:
+        if self.ps is None or now < self.next_cpu:
+            return
+        with contextlib.suppress(psutil.Error):
+            self.cpu_samples.append((now, self.ps.cpu_percent(None)))
+            if self.builder is not None:
+                self.builder.add_cpu(now, self.cpu_samples[-1][1])
+        self.next_cpu += 1.0
+
+    def enforce_limits(self, now: float) -> None:
+        """SIGTERM on stop_event, SIGKILL when that is not enough or at the hard deadline."""
+        if self.stop_event is not None and self.stop_event.is_set() and self.signalled_at is None:
+            self.stop_reason = "stop_event"
+            self.signalled_at = now
+            self.proc.send_signal(signal.SIGTERM)
+        if self.signalled_at is not None and now - self.signalled_at > self.spec.timeout_s + 10:
+            self.proc.kill()
+        if now > self.hard_deadline:
+            self.stop_reason = "hard_timeout"
+            self.proc.kill()
+
+    def emit_rest(self) -> None:
+        """Emit the remaining seconds from the complete data (the child has exited)."""
+        builder = self.builder
+        if builder is None or self.on_second is None:
+            return
         last = builder.last_second()
         while builder.next_second <= last:
-            on_second(builder.bucket(builder.next_second))
+            self.on_second(builder.bucket(builder.next_second))
             builder.next_second += 1
-    # Drop CPU samples taken before the load started (Locust's import and spawn).
-    if builder is not None:
-        cpu_samples = [(t, p) for t, p in cpu_samples if t - 0.5 >= builder.t0]
-    return builder, stop_reason, cpu_samples
 
 
 def _output_tail(out_dir: Path) -> str:
@@ -391,8 +437,6 @@ def _locust_totals(out_dir: Path) -> dict[str, int] | None:
     path = out_dir / "locust_stats.csv"
     if not path.exists():
         return None
-    import csv
-
     with path.open(encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             if row.get("Name") == "Aggregated":
@@ -401,7 +445,3 @@ def _locust_totals(out_dir: Path) -> dict[str, int] | None:
                 except (KeyError, ValueError):
                     return None
     return None
-
-
-def dump_json(path: Path, data: object) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")

@@ -1,11 +1,8 @@
-"""Per-request events -> failure kinds, 1 s buckets and run summaries (pure logic, no I/O).
+"""Per-request events -> 1 s buckets and run summaries (pure logic, no I/O).
 
-events.tsv, written by the locustfile's `events.request` hook, has one line per request:
-
-    <epoch end>\t<name>\t<status>\t<latency ms>\t<X-Served-By>\t<exception type>\t<exception text>
-
-and marker lines starting with '#': `#start\t<epoch>`, `#stop\t<epoch>`, `#users\t<epoch>\t<n>`.
-Buckets are by completion time: second k holds the requests that completed in [t0+k, t0+k+1).
+events.tsv (format: loadtest/load_common.py, written by the locustfile's request listener or by
+hey.py) has one line per request and `#start` / `#stop` / `#users` marker lines. Buckets are by
+completion time: second k holds the requests that completed in [t0+k, t0+k+1).
 """
 
 from __future__ import annotations
@@ -14,46 +11,25 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from srelab.load.api import (
-    ENDPOINTS,
+from srelab.load.contract import ENDPOINTS, MARKER_START, MARKER_USERS
+from srelab.load.types import (
     FAILURE_KINDS,
     EndpointSecond,
     EndpointSummary,
-    FailureKind,
     LatencyStats,
     SecondBucket,
-    percentile,
+    classify,
 )
 
-_REFUSED = ("refused",)
-_RESET = ("reset", "connection closed", "broken pipe", "remotedisconnected", "connection aborted", "eof")
-_TIMEOUT = ("timed out", "timeout")
 
-
-def classify(status: int, exc_type: str = "", exc_msg: str = "") -> str | None:
-    """Failure kind of one request, None when it succeeded.
-
-    An HTTP status >= 400 decides by itself; otherwise the exception (if any) is looked at:
-    connection refused, reset/closed, timeout, or `other` (including a 2xx whose body failed
-    validation). A request with no exception and a status below 400 is a success.
-    """
-    if status >= 400:
-        if status in (502, 503, 504):
-            return f"http_{status}"
-        return FailureKind.HTTP_4XX.value if status < 500 else FailureKind.HTTP_5XX.value
-    if not exc_type and not exc_msg:
-        return None if status > 0 else FailureKind.OTHER.value
-    if status > 0:  # a response came back but the client marked it failed (validation)
-        return FailureKind.OTHER.value
-    text = f"{exc_type} {exc_msg}".lower()
-    # Order matters: geventhttpclient wraps a timeout as "RetriesExceeded ... original=timed out".
-    if "connectionrefused" in text or any(s in text for s in _REFUSED):
-        return FailureKind.CONN_REFUSED.value
-    if any(s in text for s in _TIMEOUT):
-        return FailureKind.TIMEOUT.value
-    if "connectionreset" in text or "httpconnectionclosed" in text or any(s in text for s in _RESET):
-        return FailureKind.CONN_RESET.value
-    return FailureKind.OTHER.value
+def percentile(sorted_values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100) of an ascending list; None when empty."""
+    if not sorted_values:
+        return None
+    if q <= 0:
+        return sorted_values[0]
+    rank = math.ceil(q / 100.0 * len(sorted_values))
+    return sorted_values[min(max(rank, 1), len(sorted_values)) - 1]
 
 
 @dataclass(slots=True)
@@ -68,7 +44,7 @@ class Event:
 
 @dataclass(slots=True)
 class Marker:
-    name: str  # start | stop | users
+    name: str  # MARKER_START | MARKER_STOP | MARKER_USERS
     t: float
     value: float | None = None
 
@@ -98,24 +74,6 @@ def parse_line(line: str) -> Event | Marker | None:
         )
     except (ValueError, IndexError):
         return None
-
-
-def event_line(
-    t: float,
-    name: str,
-    status: int,
-    latency_ms: float,
-    replica: str = "",
-    exc_type: str = "",
-    exc_msg: str = "",
-) -> str:
-    """One events.tsv line (what parse_line reads), for generators other than the locustfile (hey)."""
-    return f"{t:.4f}\t{name}\t{status}\t{latency_ms:.2f}\t{replica}\t{exc_type}\t{exc_msg}"
-
-
-def marker_line(name: str, t: float, value: float | None = None) -> str:
-    """A `#start` / `#stop` / `#users` marker line of events.tsv."""
-    return f"#{name}\t{t:.4f}" + ("" if value is None else f"\t{value:g}")
 
 
 def latency_stats(values: list[float]) -> LatencyStats:
@@ -268,9 +226,9 @@ def build_timeline(lines: list[str]) -> TimelineBuilder | None:
     for line in lines:
         item = parse_line(line)
         if isinstance(item, Marker):
-            if item.name == "start" and t0 is None:
+            if item.name == MARKER_START and t0 is None:
                 t0 = item.t
-            elif item.name == "users" and item.value is not None:
+            elif item.name == MARKER_USERS and item.value is not None:
                 users.append(item)
         elif item is not None:
             pending.append(item)

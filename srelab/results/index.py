@@ -100,7 +100,7 @@ def _chaos(folder: Path) -> RunEntry:
 
 
 def _load(folder: Path) -> RunEntry:
-    from srelab.load.api import LoadResult
+    from srelab.load import LoadResult
 
     result = LoadResult.model_validate(json.loads((folder / "summary.json").read_text(encoding="utf-8")))
     p95 = result.latency.p95_ms

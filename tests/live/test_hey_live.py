@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from srelab.chaos.audit import audit_keyless
-from srelab.load.api import EP_LIST, EP_POST, LoadSpec
+from srelab.load import EP_LIST, EP_POST, LoadSpec
 from srelab.load.hey import HeyOptions, run_hey
 from tests.live.conftest import Lab
 from tests.load.heytools import require_hey

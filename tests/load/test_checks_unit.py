@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from loadtest.load_common import host_allowed, spike_users, steady_users, step_users
-from srelab.load.api import CpuSummary, LatencyStats, LoadResult, LoadSpec, Scenario, Thresholds
 from srelab.load.checks import cpu_summary, evaluate_thresholds, validity
 from srelab.load.cli import build_spec, parse_duration
 from srelab.load.errors import LoadError
 from srelab.load.presets import preset_spec
 from srelab.load.runner import check_targets, locust_command, target_allowed
+from srelab.load.types import CpuSummary, LatencyStats, LoadResult, LoadSpec, Scenario, Thresholds
 
 
 def test_cpu_saturation_needs_a_sustained_share() -> None:

@@ -5,6 +5,7 @@ Needs hey (apt-get install -y hey): skipped without it, failed under LAB_REQUIRE
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -14,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from srelab.load.api import EP_LIST, EP_POST, LoadSpec
+from srelab.load import EP_LIST, EP_POST, LoadSpec
 from srelab.load.hey import HeyOptions, parse_hey_csv, run_hey
-from srelab.load.report import read_timeline_csv
 from srelab.load.timeline import Event, parse_line
 from tests.conftest import free_port
 from tests.load.heytools import items_api, require_hey
@@ -61,7 +61,8 @@ def test_post_run_files_agree_with_what_the_server_stored(tmp_path: Path) -> Non
     assert sorted(round(e.latency_ms, 1) for e in events) == sorted(
         round(r.response_s * 1000, 1) for r in rows
     )
-    assert sum(int(r["requests"]) for r in read_timeline_csv(tmp_path / "timeline.csv")) == 40
+    with (tmp_path / "timeline.csv").open(encoding="utf-8") as fh:
+        assert sum(int(r["requests"]) for r in csv.DictReader(fh)) == 40
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["tool"] == "hey" and summary["requests"] == 40 and summary["files"]["hey_csv"] == "hey.csv"
     assert "-d" in (tmp_path / "command.txt").read_text()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from srelab.load.api import EP_LIST, EP_POST, FAILURE_KINDS, HeyFigures, LoadSpec
+from srelab.load import EP_LIST, EP_POST, FAILURE_KINDS, HeyFigures, LoadSpec
 from srelab.load.errors import LoadError
 from srelab.load.hey import (
     HEY_CSV_COLUMNS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from srelab.load.api import EP_LIST, EP_POST, FAILURE_KINDS, percentile
+from srelab.load import EP_LIST, EP_POST, FAILURE_KINDS
 from srelab.load.timeline import (
     Event,
     Marker,
@@ -13,6 +13,7 @@ from srelab.load.timeline import (
     classify,
     latency_stats,
     parse_line,
+    percentile,
 )
 
 T0 = 1_800_000_000.0

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from srelab.chaos.journal import read_journal
 from srelab.chaos.report import write_report
-from srelab.load import LatencyStats, LoadSpec, SecondBucket
-from srelab.load.api import CpuSummary, EndpointSummary, LoadResult
+from srelab.load import CpuSummary, EndpointSummary, LatencyStats, LoadResult, LoadSpec, SecondBucket
 from srelab.load.bench import BenchReport, BenchRow
 from srelab.load.report import write_results
 

@@ -1,29 +1,15 @@
-"""Public API of the load harness: what the CLI, the bench and the chaos runner call.
+"""Data types of the load harness: what a run is asked to do and what it measured.
 
-Stable contract (other packages code against it):
-
-    from srelab.load import LoadSpec, run_load, SecondBucket, LoadResult
-
-    spec = LoadSpec(scenario="mixed", users=10, duration_s=60)
-    result = run_load(spec, out_dir, on_second=print_bucket, stop_event=event)
-    result.timeline            # list[SecondBucket], one per second of the run
-    result.write_records()     # every POST attempt (idempotency key, status, id, replica, time)
-    result.acknowledged_writes()  # the 2xx POSTs with an id: what a write audit reads back
-
-How it runs: Locust runs in a child process (``python -m locust -f loadtest/locustfile.py
---headless``); an event hook in the locustfile appends one line per request (``events.tsv``)
-and one JSON line per POST (``writes.jsonl``). This process tails those files, builds 1 s
-buckets from the per-request events (bucketed by completion time) and samples the child's CPU.
-No gevent monkey-patching happens in the caller's process, so ``run_load`` can be called from a
-plain thread while another thread injects faults.
+Every other srelab.load module, the CLI and the chaos runner code against these; this module
+imports no other srelab.load module (so it can be imported from anywhere without a cycle).
+Endpoint names and the file formats shared with the locustfile are in loadtest/load_common.py
+(srelab/load/contract.py). The entry point is srelab.load.run_load (srelab/load/runner.py).
 """
 
 from __future__ import annotations
 
 import json
-import math
-import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -43,7 +29,8 @@ class Scenario(StrEnum):
 
 
 class Shape(StrEnum):
-    """Load shapes (LoadTestShape classes in loadtest/locustfile.py)."""
+    """Load shapes: the keys of load_common.SHAPE_CLASSES, the locustfile's LoadTestShape classes
+    (tests/load/test_contract_unit.py pins the two)."""
 
     STEADY = "steady"  # ramp to `users` at `spawn_rate`, hold until duration_s
     STEP = "step"  # `steps` equal steps of users/steps, each duration_s/steps long
@@ -66,16 +53,35 @@ class FailureKind(StrEnum):
 
 FAILURE_KINDS: tuple[str, ...] = tuple(k.value for k in FailureKind)
 
-# Endpoint names used in events, the timeline and the summary.
-EP_LIST = "GET /items"
-EP_GET = "GET /items/<id>"
-EP_POST = "POST /items"
-ENDPOINTS: tuple[str, ...] = (EP_LIST, EP_GET, EP_POST)
+_REFUSED = ("refused",)
+_RESET = ("reset", "connection closed", "broken pipe", "remotedisconnected", "connection aborted", "eof")
+_TIMEOUT = ("timed out", "timeout")
 
-# The original challenge's request counts (hey -n) and concurrency (hey -c).
-HEY_GET_REQUESTS = 100_000
-HEY_POST_REQUESTS = 10_000
-HEY_CONCURRENCY = 10
+
+def classify(status: int, exc_type: str = "", exc_msg: str = "") -> str | None:
+    """Failure kind of one request, None when it succeeded.
+
+    An HTTP status >= 400 decides by itself; otherwise the exception (if any) is looked at:
+    connection refused, reset/closed, timeout, or `other` (including a 2xx whose body failed
+    validation). A request with no exception and a status below 400 is a success.
+    """
+    if status >= 400:
+        if status in (502, 503, 504):
+            return f"http_{status}"
+        return FailureKind.HTTP_4XX.value if status < 500 else FailureKind.HTTP_5XX.value
+    if not exc_type and not exc_msg:
+        return None if status > 0 else FailureKind.OTHER.value
+    if status > 0:  # a response came back but the client marked it failed (validation)
+        return FailureKind.OTHER.value
+    text = f"{exc_type} {exc_msg}".lower()
+    # Order matters: geventhttpclient wraps a timeout as "RetriesExceeded ... original=timed out".
+    if "connectionrefused" in text or any(s in text for s in _REFUSED):
+        return FailureKind.CONN_REFUSED.value
+    if any(s in text for s in _TIMEOUT):
+        return FailureKind.TIMEOUT.value
+    if "connectionreset" in text or "httpconnectionclosed" in text or any(s in text for s in _RESET):
+        return FailureKind.CONN_RESET.value
+    return FailureKind.OTHER.value
 
 
 class LoadSpec(BaseModel):
@@ -120,17 +126,6 @@ class LoadSpec(BaseModel):
         if self.scenario == Scenario.MIXED and self.reader_weight + self.writer_weight == 0:
             raise ValueError("reader_weight + writer_weight must be > 0")
         return self
-
-    @classmethod
-    def preset(cls, name: str, scale: float = 10.0, **overrides: object) -> LoadSpec:
-        """The challenge's runs as request-count-bounded specs, divided by `scale` (>= 1).
-
-        ``hey-get``: 100,000 GET /items / scale; ``hey-post``: 10,000 POST /items / scale;
-        both with 10 concurrent users started at once and no think time.
-        """
-        from srelab.load.presets import preset_spec
-
-        return preset_spec(name, scale, **overrides)
 
 
 class LatencyStats(BaseModel):
@@ -190,7 +185,8 @@ class CpuSummary(BaseModel):
 
 
 class WriteRecord(BaseModel):
-    """One POST /items attempt, as written to writes.jsonl."""
+    """One POST /items attempt, as written to writes.jsonl (load_common.write_line; the field names
+    are load_common.WRITE_FIELDS, pinned by tests/load/test_contract_unit.py)."""
 
     t: float  # epoch seconds when the response (or error) came back
     key: str  # Idempotency-Key (the same for every attempt of one logical write)
@@ -211,8 +207,6 @@ class WriteRecord(BaseModel):
         """Failure kind (FailureKind value) of this attempt; None when acknowledged."""
         if self.acknowledged:
             return None
-        from srelab.load.timeline import classify
-
         exc_type, _, exc_msg = (self.error or "").partition(": ")
         return classify(self.status, exc_type, exc_msg) or FailureKind.OTHER.value
 
@@ -309,49 +303,3 @@ def read_write_log(path: Path) -> Iterator[WriteRecord]:
         for line in fh:
             if line.strip():
                 yield WriteRecord.model_validate(json.loads(line))
-
-
-def run_load(
-    spec: LoadSpec,
-    out_dir: Path,
-    on_second: Callable[[SecondBucket], None] | None = None,
-    stop_event: threading.Event | None = None,
-    *,
-    allowed_hosts: Iterable[str] = (),
-    html: bool = True,
-) -> LoadResult:
-    """Run `spec` against the lab (blocking) and write its results folder.
-
-    out_dir (created) receives: events.tsv (one line per request), writes.jsonl (one per POST),
-    timeline.csv / timeline.json (1 s buckets), summary.json, Locust's CSVs (locust_stats.csv,
-    locust_failures.csv, locust_stats_history.csv) and report.html, and locust.log.
-
-    on_second is called from the calling thread for every completed second, in order, about
-    1.5 s after the second ended (and for the remaining seconds at the end). stop_event, when
-    set, stops the load (Locust gets SIGTERM; in-flight requests finish within timeout_s).
-
-    The target must be loopback (or the proxy URL from settings); `allowed_hosts` adds hosts the
-    caller vouches for (the bench passes the lab's own container IPs). Anything else raises
-    LoadError (a LabError) before any request is sent. Bad specs raise pydantic's
-    ValidationError at construction.
-    """
-    from srelab.load.runner import run
-
-    return run(
-        spec,
-        Path(out_dir),
-        on_second=on_second,
-        stop_event=stop_event,
-        allowed_hosts=tuple(allowed_hosts),
-        html=html,
-    )
-
-
-def percentile(sorted_values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (q in 0..100) of an ascending list; None when empty."""
-    if not sorted_values:
-        return None
-    if q <= 0:
-        return sorted_values[0]
-    rank = math.ceil(q / 100.0 * len(sorted_values))
-    return sorted_values[min(max(rank, 1), len(sorted_values)) - 1]

@@ -272,10 +272,7 @@ def _crd_middleware(obj: Obj) -> list[str]:
 def _retry_problems(retry: Any) -> list[str]:
     if not isinstance(retry, dict):
         return ["retry must be a mapping"]
-    out = []
-    unknown = set(retry) - set(TRAEFIK_RETRY_FIELDS)
-    if unknown:
-        out.append(f"retry: unknown fields {sorted(unknown)}")
+    out = _unknown_fields(retry, TRAEFIK_RETRY_FIELDS, where="retry")
     attempts = retry.get("attempts")
     if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
         out.append("retry.attempts must be a positive integer")
@@ -299,11 +296,18 @@ def _retry_problems(retry: Any) -> list[str]:
     return out
 
 
+def _unknown_fields(fields: Any, allowed: Any, kind: str = "", where: str = "") -> list[str]:
+    """`[where: ]unknown [kind ]fields [...]` for the keys of `fields` a schema does not know."""
+    unknown = set(fields) - set(allowed)
+    if not unknown:
+        return []
+    return [f"{where}{': ' if where else ''}unknown {kind}{' ' if kind else ''}fields {sorted(unknown)}"]
+
+
 def _lb_spec_problems(where: str, spec: Any) -> list[str]:
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
         return [f"{where} needs a name"]
-    unknown = set(spec) - TRAEFIK_LB_SPEC
-    return [f"{where}: unknown fields {sorted(unknown)}"] if unknown else []
+    return _unknown_fields(spec, TRAEFIK_LB_SPEC, where=where)
 
 
 def _crd_traefikservice(obj: Obj) -> list[str]:
@@ -335,16 +339,14 @@ def _crd_prometheusrule(obj: Obj) -> list[str]:
     if len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
         out.append(f"group names must be unique and non-empty: {names}")
     for g in groups:
-        if set(g) - RULE_GROUP_FIELDS:
-            out.append(f"group {g.get('name')}: unknown fields {sorted(set(g) - RULE_GROUP_FIELDS)}")
+        out += _unknown_fields(g, RULE_GROUP_FIELDS, where=f"group {g.get('name')}")
         rules = g.get("rules")
         if not isinstance(rules, list) or not rules:
             out.append(f"group {g.get('name')}: no rules")
             continue
         for rule in rules:
             what = rule.get("record") or rule.get("alert")
-            if set(rule) - RULE_FIELDS:
-                out.append(f"rule {what}: unknown fields {sorted(set(rule) - RULE_FIELDS)}")
+            out += _unknown_fields(rule, RULE_FIELDS, where=f"rule {what}")
             if ("record" in rule) == ("alert" in rule):
                 out.append(f"rule {what}: needs exactly one of record and alert")
             if not isinstance(rule.get("expr"), str) or not rule["expr"].strip():
@@ -373,14 +375,11 @@ def _crd_servicemonitor(obj: Obj) -> list[str]:
 
 def _crd_probe(obj: Obj) -> list[str]:
     spec = obj.get("spec") or {}
-    out = []
-    if set(spec) - PROBE_SPEC_FIELDS:
-        out.append(f"unknown spec fields {sorted(set(spec) - PROBE_SPEC_FIELDS)}")
+    out = _unknown_fields(spec, PROBE_SPEC_FIELDS, "spec")
     prober = spec.get("prober")
     if not isinstance(prober, dict):
         return [*out, "spec.prober is required"]
-    if set(prober) - PROBER_FIELDS:
-        out.append(f"unknown prober fields {sorted(set(prober) - PROBER_FIELDS)}")
+    out += _unknown_fields(prober, PROBER_FIELDS, "prober")
     url = prober.get("url")
     if not isinstance(url, str) or not url or "://" in url:
         out.append(f"prober.url must be address:port without a scheme, got {url!r}")
@@ -390,15 +389,13 @@ def _crd_probe(obj: Obj) -> list[str]:
         if key in spec and not PROM_DURATION.match(str(spec[key])):
             out.append(f"spec.{key} {spec[key]!r} is not a Prometheus duration")
     targets = spec.get("targets") or {}
-    if set(targets) - PROBE_TARGET_FIELDS:
-        out.append(f"unknown targets fields {sorted(set(targets) - PROBE_TARGET_FIELDS)}")
+    out += _unknown_fields(targets, PROBE_TARGET_FIELDS, "targets")
     static = targets.get("staticConfig")
     if static is None and targets.get("ingress") is None:
         # ProbeTargets.Validate: one of staticConfig and ingress is required.
         out.append("spec.targets needs staticConfig or ingress")
     elif static is not None:
-        if set(static) - PROBE_STATIC_FIELDS:
-            out.append(f"unknown staticConfig fields {sorted(set(static) - PROBE_STATIC_FIELDS)}")
+        out += _unknown_fields(static, PROBE_STATIC_FIELDS, "staticConfig")
         if not isinstance(static.get("static"), list) or not all(
             isinstance(t, str) for t in static["static"]
         ):
@@ -411,27 +408,18 @@ def _crd_probe(obj: Obj) -> list[str]:
 
 def _crd_alertmanagerconfig(obj: Obj) -> list[str]:
     spec = obj.get("spec") or {}
-    out = []
-    if set(spec) - AMCONFIG_SPEC_FIELDS:
-        out.append(f"unknown spec fields {sorted(set(spec) - AMCONFIG_SPEC_FIELDS)}")
+    out = _unknown_fields(spec, AMCONFIG_SPEC_FIELDS, "spec")
     receivers = spec.get("receivers")
     if not isinstance(receivers, list):
         return [*out, "spec.receivers must be a list"]
     names = set()
     for r in receivers:
-        if set(r) - AMCONFIG_RECEIVER_FIELDS:
-            out.append(
-                f"receiver {r.get('name')}: unknown fields {sorted(set(r) - AMCONFIG_RECEIVER_FIELDS)}"
-            )
+        out += _unknown_fields(r, AMCONFIG_RECEIVER_FIELDS, where=f"receiver {r.get('name')}")
         if not isinstance(r.get("name"), str) or not r["name"]:
             out.append("every receiver needs a non-empty name")
         names.add(r.get("name"))
         for hook in r.get("webhookConfigs") or []:
-            if set(hook) - AMCONFIG_WEBHOOK_FIELDS:
-                out.append(
-                    f"receiver {r.get('name')}: unknown webhook fields "
-                    f"{sorted(set(hook) - AMCONFIG_WEBHOOK_FIELDS)}"
-                )
+            out += _unknown_fields(hook, AMCONFIG_WEBHOOK_FIELDS, "webhook", f"receiver {r.get('name')}")
             if not hook.get("url") and not hook.get("urlSecret"):
                 out.append(f"receiver {r.get('name')}: a webhook needs url or urlSecret")
             if not isinstance(hook.get("maxAlerts", 0), int) or hook.get("maxAlerts", 0) < 0:
@@ -439,8 +427,7 @@ def _crd_alertmanagerconfig(obj: Obj) -> list[str]:
     route = spec.get("route")
     if not isinstance(route, dict):
         return [*out, "spec.route is required"]
-    if set(route) - AMCONFIG_ROUTE_FIELDS:
-        out.append(f"unknown route fields {sorted(set(route) - AMCONFIG_ROUTE_FIELDS)}")
+    out += _unknown_fields(route, AMCONFIG_ROUTE_FIELDS, "route")
     if route.get("receiver") not in names:
         out.append(f"route receiver {route.get('receiver')!r} is not one of the receivers")
     for key in ("groupWait", "groupInterval", "repeatInterval"):

@@ -10,15 +10,14 @@ import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from srelab.chaos.failover import check_failover
 from srelab.chaos.journal import Journal
-from srelab.chaos.model import Experiment
-from srelab.chaos.schedule import Windows, windows
-from srelab.chaos.timeline import Mark, aggregate, build_rows, recovery
-from srelab.chaos.verdict import decide, make_inconclusive
+from srelab.chaos.model import Experiment, Hypotheses
+from srelab.chaos.schedule import PHASES, Windows, windows
+from srelab.chaos.timeline import Mark, RecoveryFigures, aggregate, build_rows, recovery
+from srelab.chaos.verdict import RotationFigures, VerdictInput, Verdicts, amend, decide, make_inconclusive
 from srelab.load import SecondBucket
-from srelab.load.api import percentile
-
-PHASES = ("before", "during", "after")
+from srelab.load.timeline import percentile
 
 
 def marks(journal: Journal) -> list[Mark]:
@@ -94,18 +93,56 @@ def analyse(
 ) -> Journal:
     """Fill timeline, phases, recovery figures, verdicts and the exit code of `journal`."""
     hyp = experiment.hypothesis
+    win = phase_windows(journal, hyp, buckets)
+    if win is not None:
+        journal.timeline = build_rows(buckets, win, hyp.steady, marks(journal))
+    fill_phases(journal, win, latencies)
+    journal.recovery = recovery_figures(journal, win, hyp)
+    verdicts = decide(
+        VerdictInput(
+            phases=journal.phases,
+            steady=hyp.steady,
+            during=hyp.during_or_steady,
+            goals=experiment.recovery,
+            figures=journal.recovery,
+            rotations=rotation_figures(journal),
+            audit=journal.audit,
+            fail_on_duplicates=experiment.audit.fail_on_duplicates,
+            audit_required=experiment.audit.enabled,
+            audit_note=journal.audit_note,
+            restore_problems=journal.restore_problems,
+            restore_verified=journal.restore_verified,
+            aborted=journal.aborted,
+            extra_reasons=fault_reasons(journal),
+        )
+    )
+    judge_failover(verdicts, journal, hyp)
+    if journal.load.summary and journal.load.summary.get("valid") is False:
+        why = journal.load.summary.get("invalid_reasons") or ["measurement not valid"]
+        make_inconclusive(verdicts, [f"load generator: {r}" for r in why])
+    journal.verdicts = verdicts
+    journal.exit_code = verdicts.exit_code
+    return journal
+
+
+def phase_windows(journal: Journal, hyp: Hypotheses, buckets: Sequence[SecondBucket]) -> Windows | None:
+    """The run's phase windows from what happened; None without a t0 (no bucket, no load start).
+    Sets journal.t0 from the first bucket when the run did not record one."""
     if journal.t0 is None and buckets:
         first = min(buckets, key=lambda b: b.second)
         journal.t0 = first.t - first.second
     if journal.t0 is None:
-        win = None
-    else:
-        end = max((b.t for b in buckets), default=journal.ended_at) + 1.0
-        injects = [f.injected_at for f in journal.faults if f.inject_ok and f.injected_at is not None]
-        restores = [f.restored_at for f in journal.faults if f.inject_ok and f.restored_at is not None]
-        win = windows(journal.t0, end, hyp.warmup_s, hyp.settle_s, injects, restores)
-    if win is not None:
-        journal.timeline = build_rows(buckets, win, hyp.steady, marks(journal))
+        return None
+    end = max((b.t for b in buckets), default=journal.ended_at) + 1.0
+    injects = [f.injected_at for f in journal.faults if f.inject_ok and f.injected_at is not None]
+    restores = [f.restored_at for f in journal.faults if f.inject_ok and f.restored_at is not None]
+    return windows(journal.t0, end, hyp.warmup_s, hyp.settle_s, injects, restores)
+
+
+def fill_phases(
+    journal: Journal, win: Windows | None, latencies: Iterable[tuple[float, float]] | None
+) -> None:
+    """Phase aggregates of the timeline; with per-request latencies, each phase's exact p95."""
     journal.phases = {p: aggregate(journal.timeline, p) for p in PHASES}
     journal.phase_latency = "per-second upper bound"
     if win is not None and latencies is not None:
@@ -114,6 +151,11 @@ def analyse(
             if values:
                 journal.phases[phase].p95_ms = percentile(values, 95)
         journal.phase_latency = "exact (per request)"
+
+
+def recovery_figures(journal: Journal, win: Windows | None, hyp: Hypotheses) -> list[RecoveryFigures]:
+    """One per injected fault, its window [inject, restore done + settle) (the load's end when it
+    was never restored)."""
     figures = []
     for fault in journal.faults:
         if fault.inject_ok and fault.injected_at is not None:
@@ -123,7 +165,11 @@ def analyse(
                     journal.timeline, fault.index, fault.injected_at, restored + hyp.settle_s, hyp.stable_s
                 )
             )
-    journal.recovery = figures
+    return figures
+
+
+def rotation_figures(journal: Journal) -> list[RotationFigures]:
+    """The faults' rotation figures, each with the first timeline second its service served in."""
     rotations = []
     for fault in journal.faults:
         if fault.rotation is None:
@@ -137,6 +183,12 @@ def analyse(
             if served is not None:
                 rot.timeline_back_in_rotation_s = round(served.t + 1.0 - rot.ref_t, 3)
         rotations.append(rot)
+    return rotations
+
+
+def fault_reasons(journal: Journal) -> list[str]:
+    """Why the run fails whatever the phases show: no fault injected, an inject failed or was
+    skipped, the load failed."""
     extra = []
     if not any(f.inject_ok for f in journal.faults):
         extra.append("no fault was injected")
@@ -148,37 +200,13 @@ def analyse(
     ]
     if journal.load.error:
         extra.append(f"load: {journal.load.error}")
-    verdicts = decide(
-        journal.phases,
-        hyp.steady,
-        hyp.during_or_steady,
-        experiment.recovery,
-        figures,
-        rotations,
-        journal.audit,
-        experiment.audit.fail_on_duplicates,
-        journal.restore_problems,
-        journal.restore_verified,
-        journal.aborted,
-        extra,
-    )
-    if journal.audit is None and experiment.audit.enabled:
-        verdicts.audit.passed = False
-        verdicts.audit.reasons.append(journal.audit_note or "write audit did not run")
-        verdicts.overall.passed = False
-        verdicts.overall.reasons.append(f"audit: {journal.audit_note or 'write audit did not run'}")
-    goal = experiment.hypothesis.failover
-    if goal is not None:
-        from srelab.chaos.failover import check_failover
-        from srelab.chaos.verdict import amend
+    return extra
 
-        reasons, notes = check_failover(goal, journal.failover, journal.failover_note or "")
+
+def judge_failover(verdicts: Verdicts, journal: Journal, hyp: Hypotheses) -> None:
+    """The Redis HA goal on the failover figures; without a goal the figures are reported only."""
+    if hyp.failover is not None:
+        reasons, notes = check_failover(hyp.failover, journal.failover, journal.failover_note or "")
         amend(verdicts, "failover", reasons, notes)
     elif journal.failover is not None:
         verdicts.failover.notes.append("no failover goal: figures reported only")
-    if journal.load.summary and journal.load.summary.get("valid") is False:
-        why = journal.load.summary.get("invalid_reasons") or ["measurement not valid"]
-        make_inconclusive(verdicts, [f"load generator: {r}" for r in why])
-    journal.verdicts = verdicts
-    journal.exit_code = verdicts.exit_code
-    return journal

@@ -13,10 +13,12 @@ from rich.console import Console
 from rich.table import Table
 
 from srelab.chaos.journal import Journal, read_journal
-from srelab.chaos.model import ExperimentError, load_experiment
+from srelab.chaos.model import Experiment, ExperimentError, load_experiment
+from srelab.chaos.schedule import PHASES
+from srelab.chaos.targets import Candidate
 from srelab.chaos.verdict import PARTS
 from srelab.errors import LabError
-from srelab.stack.settings import ROOT
+from srelab.stack.settings import ROOT, Settings
 
 EXPERIMENTS_DIR = ROOT / "chaos" / "experiments"
 console = Console()
@@ -55,48 +57,64 @@ def run_cmd(
     """
     path = _resolve(experiment)
     exp = load_experiment(path)  # validation first: a bad file changes nothing
-    from srelab.chaos.runner import ChaosRunner, RunSignal
     from srelab.stack.settings import get_settings
 
     settings = get_settings()
     if dry_run:
-        from srelab.chaos.schedule import plan
-        from srelab.chaos.targets import compose_candidates, select_all
-
-        candidates = compose_candidates()
-        roles_note = ""
-        try:  # read-only: INFO replication of each Redis node (redis-primary, zone: primary)
-            from srelab.chaos.failover import RedisProbe
-            from srelab.chaos.faults import FaultDriver
-            from srelab.chaos.targets import with_redis_roles
-            from srelab.stack.engine import compose_client
-
-            probe = RedisProbe(
-                FaultDriver(compose_client(settings, ()), settings), settings.lab_redis_master_name
-            )
-            nodes = probe.nodes([c.service for c in candidates if c.role == "redis"])
-            candidates = with_redis_roles(candidates, {n.service: n.role for n in nodes})
-            roles_note = "redis roles now: " + ", ".join(f"{n.service} {n.role}" for n in nodes)
-        except Exception as exc:
-            roles_note = f"redis roles not asked ({type(exc).__name__}): redis-primary/replica cannot resolve"
-        selections = select_all(exp.targets, candidates, seed)
-        table = Table(title=f"{exp.name}: plan (nothing touched)")
-        for column in ("t+", "event", "fault", "services"):
-            table.add_column(column)
-        for ev in plan(exp):
-            fault = exp.faults[ev.fault]
-            table.add_row(
-                f"{ev.at:g}s", ev.kind, fault.describe(), ", ".join(selections[fault.target].services)
-            )
-        console.print(table)
-        console.print(
-            f"load: {exp.spec.scenario.value} x {exp.spec.users} users, "
-            + (f"{exp.spec.requests} requests" if exp.spec.requests else f"{exp.spec.duration_s:g} s")
-            + (" with hey" if exp.load.tool == "hey" else "")
-        )
-        if roles_note:
-            console.print(roles_note, highlight=False)
+        _show_plan(exp, settings, seed)
         return
+    _run(exp, path, settings, live=live, seed=seed, annotate=annotate)
+
+
+def _show_plan(exp: Experiment, settings: Settings, seed: int | None) -> None:
+    """--dry-run: the planned events on the services they would hit now; nothing touched."""
+    from srelab.chaos.schedule import plan
+    from srelab.chaos.targets import compose_candidates, select_all
+
+    candidates, roles_note = _with_redis_roles(compose_candidates(), settings)
+    selections = select_all(exp.targets, candidates, seed)
+    table = Table(title=f"{exp.name}: plan (nothing touched)")
+    for column in ("t+", "event", "fault", "services"):
+        table.add_column(column)
+    for ev in plan(exp):
+        fault = exp.faults[ev.fault]
+        table.add_row(f"{ev.at:g}s", ev.kind, fault.describe(), ", ".join(selections[fault.target].services))
+    console.print(table)
+    console.print(
+        f"load: {exp.spec.scenario.value} x {exp.spec.users} users, "
+        + (f"{exp.spec.requests} requests" if exp.spec.requests else f"{exp.spec.duration_s:g} s")
+        + (" with hey" if exp.load.tool == "hey" else "")
+    )
+    if roles_note:
+        console.print(roles_note, highlight=False)
+
+
+def _with_redis_roles(candidates: list[Candidate], settings: Settings) -> tuple[list[Candidate], str]:
+    """The candidates with each Redis node's role now, and a line saying them (or why not)."""
+    try:  # read-only: INFO replication of each Redis node (redis-primary, zone: primary)
+        from srelab.chaos.failover import RedisProbe
+        from srelab.chaos.faults import FaultDriver
+        from srelab.chaos.targets import with_redis_roles
+        from srelab.stack.engine import compose_client
+
+        probe = RedisProbe(
+            FaultDriver(compose_client(settings, ()), settings), settings.lab_redis_master_name
+        )
+        nodes = probe.nodes([c.service for c in candidates if c.role == "redis"])
+        candidates = with_redis_roles(candidates, {n.service: n.role for n in nodes})
+        return candidates, "redis roles now: " + ", ".join(f"{n.service} {n.role}" for n in nodes)
+    except Exception as exc:
+        return (
+            candidates,
+            f"redis roles not asked ({type(exc).__name__}): redis-primary/replica cannot resolve",
+        )
+
+
+def _run(
+    exp: Experiment, path: Path, settings: Settings, *, live: bool | None, seed: int | None, annotate: bool
+) -> None:
+    from srelab.chaos.runner import ChaosRunner, RunSignal
+
     runner = ChaosRunner(exp, path, settings, console=console, live=live, seed=seed, annotate=annotate)
     runner.prepare()
     console.print(f"[bold]{exp.name}[/]: {exp.description}")
@@ -247,6 +265,9 @@ def _num(value: float | None, spec: str = ".2f") -> str:
     return "-" if value is None else f"{value:{spec}}"
 
 
+Add = Callable[[str, str, str], None]
+
+
 def compare_rows(a: Journal, b: Journal) -> list[tuple[str, str, str]]:
     """(metric, run A, run B) rows for two journals."""
     rows: list[tuple[str, str, str]] = []
@@ -267,7 +288,17 @@ def compare_rows(a: Journal, b: Journal) -> list[tuple[str, str, str]]:
         "; ".join(f"{k}={','.join(v)}" for k, v in b.targets.items()),
     )
     add("requests / failed", f"{a.load.requests} / {a.load.failed}", f"{b.load.requests} / {b.load.failed}")
-    for phase in ("before", "during", "after"):
+    add_phase_rows(add, a, b)
+    add_recovery_rows(add, a, b)
+    add_failover_rows(add, a, b)
+    add_audit_rows(add, a, b)
+    add_detection_rows(add, a, b)
+    return rows
+
+
+def add_phase_rows(add: Add, a: Journal, b: Journal) -> None:
+    """Error rate, req/s, p95 and failures by kind of each phase."""
+    for phase in PHASES:
         pa, pb = a.phases.get(phase), b.phases.get(phase)
         for label, getter in (
             ("error rate", lambda p: f"{p.error_rate:.2%}" if p.requests else "-"),
@@ -276,6 +307,10 @@ def compare_rows(a: Journal, b: Journal) -> list[tuple[str, str, str]]:
             ("failures", lambda p: ", ".join(f"{k} {v}" for k, v in sorted(p.failures.items())) or "-"),
         ):
             add(f"{phase}: {label}", getter(pa) if pa else "-", getter(pb) if pb else "-")
+
+
+def add_recovery_rows(add: Add, a: Journal, b: Journal) -> None:
+    """Per fault: errors in its window, first error, recovery; then each target back in rotation."""
     count = max(len(a.recovery), len(b.recovery))
     for i in range(count):
         ra = a.recovery[i] if i < len(a.recovery) else None
@@ -305,6 +340,12 @@ def compare_rows(a: Journal, b: Journal) -> list[tuple[str, str, str]]:
             _num(x.back_in_rotation_s) if x else "-",
             _num(y.back_in_rotation_s) if y else "-",
         )
+
+
+def add_failover_rows(add: Add, a: Journal, b: Journal) -> None:
+    """The Redis failover figures, when either run has them."""
+    if a.failover is None and b.failover is None:
+        return
     for label, fget in (
         ("redis: primary at the start", lambda f: f.old_primary or "-"),
         ("redis: promotion after s", lambda f: _num(f.failover_s) if f.promoted else "none"),
@@ -319,12 +360,14 @@ def compare_rows(a: Journal, b: Journal) -> list[tuple[str, str, str]]:
             lambda f: f"{'yes' if f.replicas_linked else 'no'} / {'yes' if f.old_primary_rejoined else 'no'}",
         ),
     ):
-        if a.failover is not None or b.failover is not None:
-            add(
-                label,
-                fget(a.failover) if a.failover is not None else "-",
-                fget(b.failover) if b.failover is not None else "-",
-            )
+        add(
+            label,
+            fget(a.failover) if a.failover is not None else "-",
+            fget(b.failover) if b.failover is not None else "-",
+        )
+
+
+def add_audit_rows(add: Add, a: Journal, b: Journal) -> None:
     for label, getter in (
         ("writes acknowledged", lambda j: str(j.audit.acknowledged)),
         ("writes lost", lambda j: str(j.audit.lost)),
@@ -332,8 +375,6 @@ def compare_rows(a: Journal, b: Journal) -> list[tuple[str, str, str]]:
         ("keyless: acknowledged / stored", _keyless_balance),
     ):
         add(label, getter(a) if a.audit else "-", getter(b) if b.audit else "-")
-    add_detection_rows(add, a, b)
-    return rows
 
 
 def _detection_of(journal: Journal) -> str | None:
@@ -344,7 +385,7 @@ def _detection_of(journal: Journal) -> str | None:
     return None if d.status == "measured" else "not measured"
 
 
-def add_detection_rows(add: Callable[[str, str, str], None], a: Journal, b: Journal) -> None:
+def add_detection_rows(add: Add, a: Journal, b: Journal) -> None:
     """Time to detect / resolve per fault, alerts, false positives and silent faults, side by side."""
     missing = (_detection_of(a), _detection_of(b))
     da, db = a.detection, b.detection

@@ -1,12 +1,15 @@
 """journal.json: everything a chaos run measured and did, as one pydantic model.
 
 The report (report.py) and `srelab chaos compare` read it back, so a recorded journal can be
-re-rendered or compared without the stack.
+re-rendered or compared without the stack. The runner builds it with `new_journal` (the plan, at
+the start) and `record_load` (what the load harness returned); analysis.py fills in the figures
+and verdicts.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,11 +18,19 @@ from pydantic import BaseModel, Field
 from srelab.chaos.audit import AuditResult
 from srelab.chaos.detection import Detection
 from srelab.chaos.failover import FailoverFigures, NodeState
-from srelab.chaos.timeline import PhaseStats, Recovery, Row
+from srelab.chaos.model import Experiment
+from srelab.chaos.targets import Selection
+from srelab.chaos.timeline import PhaseStats, RecoveryFigures, Row
 from srelab.chaos.verdict import RotationFigures, Verdicts
 from srelab.errors import LabError
+from srelab.load import LoadResult, LoadSpec
+from srelab.load.hey import END_ONLY_NOTE
 
 SCHEMA = 1
+HEY_LIVE_NOTE = (
+    "load: hey writes its per-request CSV only when it ends: the live view had no per-second data "
+    "during the run; the 1 s timeline, phases and verdicts were built from that CSV afterwards"
+)
 
 EventKindName = Literal["inject", "restore", "safety-restore", "skipped", "verify", "note"]
 
@@ -101,7 +112,7 @@ class Journal(BaseModel):
     timeline: list[Row] = Field(default_factory=list)
     phases: dict[str, PhaseStats] = Field(default_factory=dict)
     phase_latency: str = "per-second upper bound"  # or "exact (per request)"
-    recovery: list[Recovery] = Field(default_factory=list)
+    recovery: list[RecoveryFigures] = Field(default_factory=list)
     audit: AuditResult | None = None
     audit_note: str | None = None
     restore_verified: bool = False
@@ -116,6 +127,59 @@ class Journal(BaseModel):
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(self.model_dump(mode="json"), indent=1) + "\n", encoding="utf-8")
+
+
+def new_journal(
+    *,
+    run_id: str,
+    experiment: Experiment,
+    source: Path,
+    project: str,
+    proxy_url: str,
+    started_at: float,
+    spec: LoadSpec,
+    selections: Mapping[str, Selection],
+    roles: Mapping[str, str],
+    topology: str,
+    redis_nodes: Sequence[NodeState],
+    faults: Sequence[FaultRecord],
+) -> Journal:
+    """The journal of a run about to start: what it will run and against what. `faults` are the
+    runner's own records: it fills them in as the run goes."""
+    return Journal(
+        run_id=run_id,
+        experiment_name=experiment.name,
+        description=experiment.description,
+        experiment_file=str(source),
+        experiment=experiment.model_dump(mode="json"),
+        project=project,
+        proxy_url=proxy_url,
+        started_at=started_at,
+        ended_at=started_at,
+        targets={k: list(s.services) for k, s in selections.items()},
+        seeds={k: s.seed for k, s in selections.items() if s.seed is not None},
+        roles=dict(roles),
+        topology=topology,
+        redis_nodes=list(redis_nodes),
+        load=LoadSection(dir="load", spec=spec.model_dump(mode="json"), preset=experiment.load.preset),
+        faults=list(faults),
+    )
+
+
+def record_load(journal: Journal, load: LoadResult | None, error: str | None, tool: str) -> None:
+    """What the load harness returned (its summary, counts, notes) or why it returned nothing."""
+    if load is not None:
+        journal.load.summary = load.model_dump(mode="json", exclude={"timeline"})
+        journal.load.requests, journal.load.failed = load.requests, load.failed
+        journal.load.stop_reason = load.stop_reason
+        if not load.valid:
+            journal.notes.append("load harness: measurement not valid: " + "; ".join(load.invalid_reasons))
+        # hey's own note says the same as HEY_LIVE_NOTE below, which also names the live view.
+        journal.notes.extend(f"load: {note}" for note in load.notes if note != END_ONLY_NOTE)
+    if tool == "hey":
+        journal.notes.append(HEY_LIVE_NOTE)
+    if error is not None:
+        journal.load.error = error
 
 
 def read_journal(path: Path) -> Journal:

@@ -33,6 +33,7 @@ ZONE_OF_PRIMARY = "primary"  # `zone: primary`: the zone of the Redis primary wh
 ROLES = (ROLE_WEB, ROLE_REDIS, ROLE_REDIS_PRIMARY, ROLE_REDIS_REPLICA, ROLE_SENTINEL, ROLE_PROXY, ROLE_ANY)
 
 MIN_BASELINE_S = 5.0  # the first fault may not come earlier: the baseline phase needs data
+MIN_AFTER_S = 5.0  # a time-bound load must leave this much after-phase
 
 
 class ExperimentError(LabError):
@@ -231,7 +232,7 @@ class Hypotheses(_Strict):
         return self.during if self.during is not None else self.steady
 
 
-class Recovery(_Strict):
+class RecoveryGoals(_Strict):
     """Goals on the recovery figures; None = measured and reported, not judged."""
 
     max_back_in_rotation_s: float | None = Field(
@@ -299,7 +300,7 @@ class Experiment(_Strict):
     targets: dict[str, TargetSelector] = Field(min_length=1)
     faults: list[Fault] = Field(min_length=1)
     hypothesis: Hypotheses = Field(default_factory=Hypotheses)
-    recovery: Recovery = Field(default_factory=Recovery)
+    recovery: RecoveryGoals = Field(default_factory=RecoveryGoals)
     audit: Audit = Field(default_factory=Audit)
     restore_timeout_s: float = Field(
         90.0, ge=5, le=600, description="wait until restored targets are healthy"
@@ -344,8 +345,6 @@ class Experiment(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Experiment:
-        from srelab.chaos.schedule import check_schedule
-
         for index, fault in enumerate(self.faults):
             if fault.target not in self.targets:
                 raise ValueError(
@@ -382,6 +381,37 @@ class Experiment(_Strict):
 
     def fault_summary(self) -> str:
         return "; ".join(f.describe() for f in self.faults)
+
+
+def check_schedule(experiment: Experiment) -> str | None:
+    """The first scheduling problem as `field: message`, or None."""
+    hyp = experiment.hypothesis
+    min_first = max(MIN_BASELINE_S, hyp.warmup_s + 3.0)
+    for index, fault in enumerate(experiment.faults):
+        if fault.at < min_first:
+            return (
+                f"faults.{index}.at: {fault.at:g} s leaves no baseline phase "
+                f"(the first fault must come at >= {min_first:g} s)"
+            )
+    faults = experiment.faults
+    for i, a in enumerate(faults):
+        for j in range(i + 1, len(faults)):
+            b = faults[j]
+            if a.target == b.target and a.at < b.restore_at and b.at < a.restore_at:
+                return (
+                    f"faults.{j}: overlaps faults.{i} on target {a.target!r} "
+                    f"([{b.at:g}, {b.restore_at:g}) s vs [{a.at:g}, {a.restore_at:g}) s)"
+                )
+    if experiment.time_bound:
+        duration = experiment.spec.duration_s
+        for index, fault in enumerate(faults):
+            end = fault.restore_at + hyp.settle_s + MIN_AFTER_S
+            if end > duration:
+                return (
+                    f"faults.{index}: restore at {fault.restore_at:g} s + settle {hyp.settle_s:g} s "
+                    f"+ {MIN_AFTER_S:g} s of after-phase exceeds load.duration_s {duration:g} s"
+                )
+    return None
 
 
 def format_validation_error(source: str, exc: ValidationError) -> str:

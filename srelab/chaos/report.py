@@ -14,11 +14,11 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from srelab.chaos.journal import Journal
-from srelab.chaos.verdict import PARTS
+from srelab.chaos.schedule import PHASES
+from srelab.chaos.verdict import PARTS, RotationFigures
 from srelab.plots import plot_latency, save, timeline_figure
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-PHASES = ("before", "during", "after")
 
 
 def fmt(value: float | None, spec: str = ".2f", unit: str = "") -> str:
@@ -49,21 +49,95 @@ def _table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> list[str]:
     return lines
 
 
+PHASE_HEADER = ["phase", "seconds", "requests", "failed", "error rate", "req/s", "p95 ms", "failures"]
+FAULT_HEADER = [
+    "#",
+    "fault",
+    "service",
+    "injected",
+    "restored",
+    "method",
+    "first error after",
+    "errors/requests in window",
+    "error rate",
+    "hypothesis holds again after",
+    "healthy after",
+    "back in rotation",
+]
+EVENT_HEADER = ["when", "kind", "action", "service", "outcome", "took", "detail"]
+TIMELINE_HEADER = [
+    "s",
+    "phase",
+    "req",
+    "ok",
+    "failed",
+    "kinds",
+    "p50",
+    "p95",
+    "p99",
+    "served by",
+    "breach",
+    "events",
+]
+
+
 def context(journal: Journal) -> dict[str, Any]:
     """Everything the Markdown and HTML reports show, as plain rows."""
     v = journal.verdicts
-    verdict_rows = []
+    detection_line, detection_rows, alert_rows = detection_context(journal)
+    failover_line, failover_rows = failover_context(journal)
+    audit_rows, keyless_line = audit_context(journal)
+    started = datetime.fromtimestamp(journal.started_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return {
+        "j": journal,
+        "verdict": v.overall.label if v is not None else "UNKNOWN",
+        "started": started,
+        "duration": f"{journal.ended_at - journal.started_at:.0f} s",
+        "targets": ", ".join(
+            f"{k} -> {', '.join(s)}" + (f" (seed {journal.seeds[k]})" if k in journal.seeds else "")
+            for k, s in journal.targets.items()
+        ),
+        "load_line": load_line(journal),
+        "verdict_rows": verdict_rows(journal),
+        "phase_header": list(PHASE_HEADER),
+        "phase_rows": phase_rows(journal),
+        "fault_header": list(FAULT_HEADER),
+        "fault_rows": fault_rows(journal),
+        "event_header": list(EVENT_HEADER),
+        "event_rows": event_rows(journal),
+        "audit_rows": audit_rows,
+        "keyless_line": keyless_line,
+        "timeline_header": list(TIMELINE_HEADER),
+        "timeline_rows": timeline_rows(journal),
+        "failover_line": failover_line,
+        "failover_rows": failover_rows,
+        "detection_line": detection_line,
+        "detection_header": DETECTION_HEADER,
+        "detection_rows": detection_rows,
+        "alert_header": ALERT_HEADER,
+        "alert_rows": alert_rows,
+    }
+
+
+def verdict_rows(journal: Journal) -> list[list[Any]]:
+    """One row per part: its label and why (its reasons, else why inconclusive, else its notes)."""
+    v = journal.verdicts
+    rows = []
     if v is not None:
         for part in PARTS:
             item = getattr(v, part)
             detail = "; ".join(item.reasons or item.inconclusive or item.notes)
-            verdict_rows.append([part, item.label, detail or "-"])
-    phase_rows = []
+            rows.append([part, item.label, detail or "-"])
+    return rows
+
+
+def phase_rows(journal: Journal) -> list[list[Any]]:
+    rows = []
     for name in PHASES:
         ph = journal.phases.get(name)
         if ph is None:
             continue
-        phase_rows.append(
+        rows.append(
             [
                 name,
                 ph.seconds,
@@ -75,12 +149,17 @@ def context(journal: Journal) -> dict[str, Any]:
                 kinds(ph.failures),
             ]
         )
+    return rows
+
+
+def fault_rows(journal: Journal) -> list[list[Any]]:
+    """One row per fault and service: when it was injected and restored, its recovery figures."""
     by_fault = {r.fault: r for r in journal.recovery}
-    fault_rows = []
+    rows = []
     for f in journal.faults:
         rec = by_fault.get(f.index)
         rot = f.rotation
-        fault_rows.append(
+        rows.append(
             [
                 f.index,
                 f.description,
@@ -93,17 +172,22 @@ def context(journal: Journal) -> dict[str, Any]:
                 pct(rec.error_rate) if rec and rec.requests else "-",
                 (fmt(rec.time_to_recover_s, ".0f", " s") if rec.recovered else "never") if rec else "-",
                 fmt(rot.healthy_s, ".2f", " s") if rot else "-",
-                (
-                    fmt(rot.back_in_rotation_s, ".2f", " s")
-                    + (f" after {rot.reference}" if rot.reference else "")
-                )
-                if rot and rot.back_in_rotation_s is not None
-                else (rot.error or "-")
-                if rot
-                else "-",
+                _back_in_rotation(rot),
             ]
         )
-    event_rows = [
+    return rows
+
+
+def _back_in_rotation(rot: RotationFigures | None) -> str:
+    if rot is None:
+        return "-"
+    if rot.back_in_rotation_s is None:
+        return rot.error or "-"
+    return fmt(rot.back_in_rotation_s, ".2f", " s") + (f" after {rot.reference}" if rot.reference else "")
+
+
+def event_rows(journal: Journal) -> list[list[Any]]:
+    return [
         [
             offset(journal, e.t),
             e.kind,
@@ -115,35 +199,15 @@ def context(journal: Journal) -> dict[str, Any]:
         ]
         for e in journal.events
     ]
-    audit_rows = []
+
+
+def audit_context(journal: Journal) -> tuple[list[list[Any]], str]:
+    """(rows, one line for keyless writes) for the write audit section; no rows when it did not run."""
     a = journal.audit
-    keyless_line = ""
-    if a is not None and a.keyless is not None:
-        k = a.keyless
-        sent = "unknown (stopped early)" if k.sent is None else k.sent
-        audit_rows = [
-            ["item name of the run (every POST body)", k.name],
-            ["requests sent (hey -n, rounded to its workers)", sent],
-            ["answered", k.answered],
-            ["acknowledged (2xx)", k.acknowledged],
-            ["failed (non-2xx or no answer)", k.failed],
-            [
-                "stored (items with the run's name in GET /items)",
-                f"{k.stored} (scanned {a.listed} items, {k.list_pages} pages"
-                + (", complete)" if k.list_complete else ", not complete)"),
-            ],
-            ["duplicates (stored - acknowledged)", k.duplicates],
-            ["acknowledged writes lost (acknowledged - stored)", k.lost],
-            ["items of the run listed twice", k.listed_twice],
-        ]
-        if k.error:
-            audit_rows.append(["error", k.error])
-        keyless_line = (
-            f"keyless writes: {k.acknowledged} acknowledged, {k.stored} stored: "
-            f"{k.duplicates} duplicate(s), {k.lost} lost"
-        )
-    elif a is not None:
-        audit_rows = [
+    if a is None:
+        return [], ""
+    if a.keyless is None:
+        return [
             ["POST attempts recorded", a.posts],
             [
                 "acknowledged (2xx with an id)",
@@ -162,10 +226,35 @@ def context(journal: Journal) -> dict[str, Any]:
                 + (", complete)" if a.list_complete else ", not complete)"),
             ],
             ["acknowledged but missing from GET /items", a.missing_from_list],
-        ]
-    detection_line, detection_rows, alert_rows = detection_context(journal)
-    failover_line, failover_rows = failover_context(journal)
-    timeline_rows = [
+        ], ""
+    k = a.keyless
+    sent = "unknown (stopped early)" if k.sent is None else k.sent
+    rows: list[list[Any]] = [
+        ["item name of the run (every POST body)", k.name],
+        ["requests sent (hey -n, rounded to its workers)", sent],
+        ["answered", k.answered],
+        ["acknowledged (2xx)", k.acknowledged],
+        ["failed (non-2xx or no answer)", k.failed],
+        [
+            "stored (items with the run's name in GET /items)",
+            f"{k.stored} (scanned {a.listed} items, {k.list_pages} pages"
+            + (", complete)" if k.list_complete else ", not complete)"),
+        ],
+        ["duplicates (stored - acknowledged)", k.duplicates],
+        ["acknowledged writes lost (acknowledged - stored)", k.lost],
+        ["items of the run listed twice", k.listed_twice],
+    ]
+    if k.error:
+        rows.append(["error", k.error])
+    line = (
+        f"keyless writes: {k.acknowledged} acknowledged, {k.stored} stored: "
+        f"{k.duplicates} duplicate(s), {k.lost} lost"
+    )
+    return rows, line
+
+
+def timeline_rows(journal: Journal) -> list[list[Any]]:
+    return [
         [
             r.second,
             r.phase,
@@ -182,12 +271,16 @@ def context(journal: Journal) -> dict[str, Any]:
         ]
         for r in journal.timeline
     ]
+
+
+def load_line(journal: Journal) -> str:
+    """The load in one line: scenario, users, shape, tool, counts, how it stopped."""
     load = journal.load
     spec = load.spec
     shape = f"{spec.get('requests')} requests" if spec.get("requests") else f"{spec.get('duration_s')} s"
     tool = load.summary.get("tool") or journal.experiment.get("load", {}).get("tool") or "locust"
     unplaced = load.summary.get("unplaced_failures") or 0
-    load_line = (
+    return (
         f"{spec.get('scenario')} x {spec.get('users')} users, {shape}"
         + (f" (preset {load.preset})" if load.preset else "")
         + (" with hey" if tool == "hey" else "")
@@ -196,71 +289,6 @@ def context(journal: Journal) -> dict[str, Any]:
         + (f", stopped by {load.stop_reason}" if load.stop_reason else "")
         + (f"; error: {load.error}" if load.error else "")
     )
-    started = datetime.fromtimestamp(journal.started_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return {
-        "j": journal,
-        "verdict": v.overall.label if v is not None else "UNKNOWN",
-        "started": started,
-        "duration": f"{journal.ended_at - journal.started_at:.0f} s",
-        "targets": ", ".join(
-            f"{k} -> {', '.join(s)}" + (f" (seed {journal.seeds[k]})" if k in journal.seeds else "")
-            for k, s in journal.targets.items()
-        ),
-        "load_line": load_line,
-        "verdict_rows": verdict_rows,
-        "phase_header": [
-            "phase",
-            "seconds",
-            "requests",
-            "failed",
-            "error rate",
-            "req/s",
-            "p95 ms",
-            "failures",
-        ],
-        "phase_rows": phase_rows,
-        "fault_header": [
-            "#",
-            "fault",
-            "service",
-            "injected",
-            "restored",
-            "method",
-            "first error after",
-            "errors/requests in window",
-            "error rate",
-            "hypothesis holds again after",
-            "healthy after",
-            "back in rotation",
-        ],
-        "fault_rows": fault_rows,
-        "event_header": ["when", "kind", "action", "service", "outcome", "took", "detail"],
-        "event_rows": event_rows,
-        "audit_rows": audit_rows,
-        "keyless_line": keyless_line,
-        "timeline_header": [
-            "s",
-            "phase",
-            "req",
-            "ok",
-            "failed",
-            "kinds",
-            "p50",
-            "p95",
-            "p99",
-            "served by",
-            "breach",
-            "events",
-        ],
-        "timeline_rows": timeline_rows,
-        "failover_line": failover_line,
-        "failover_rows": failover_rows,
-        "detection_line": detection_line,
-        "detection_header": DETECTION_HEADER,
-        "detection_rows": detection_rows,
-        "alert_header": ALERT_HEADER,
-        "alert_rows": alert_rows,
-    }
 
 
 def _nodes(nodes: Iterable[Any]) -> str:

@@ -9,7 +9,12 @@ Threads:
   load's t0, the start of its first one-second bucket), injects, sleeps until the restore time and
   restores in a `finally`;
 - rotation watchers poll the proxy for a restored target;
-- the main thread shows the live view and handles Ctrl-C.
+- the main thread drains the load's buckets and handles Ctrl-C.
+
+What the run does is told to its observers as run events (events.py): the live view and the
+event-line printer (view.py) are observers, and so may be a caller's own (`observers=`). The
+journal is built next to its model (journal.py: new_journal, record_load); analysis.py and
+verdict.py turn it into figures and verdicts.
 
 Restores always run: on schedule, early when the load ends or the run is aborted (Ctrl-C, SIGTERM,
 SIGHUP or an error), and once more from a safety net for anything injected and not restored. A
@@ -26,18 +31,15 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import requests
-from rich.console import Console, Group
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
+from rich.console import Console
 
 from srelab.chaos.analysis import analyse, read_event_latencies
 from srelab.chaos.annotate import Annotator
@@ -51,6 +53,7 @@ from srelab.chaos.detection import (
     measure,
     monitoring_problem,
 )
+from srelab.chaos.events import ObserverRegistry, RunObserver, RunStart
 from srelab.chaos.failover import (
     FailoverFigures,
     NodeState,
@@ -59,7 +62,7 @@ from srelab.chaos.failover import (
     compute,
 )
 from srelab.chaos.faults import FaultDriver, FaultError, Snapshot
-from srelab.chaos.journal import EventRecord, FaultRecord, Journal, LoadSection
+from srelab.chaos.journal import EventRecord, FaultRecord, Journal, new_journal, record_load
 from srelab.chaos.model import (
     ROLE_PROXY,
     ROLE_REDIS,
@@ -82,17 +85,14 @@ from srelab.chaos.targets import (
     with_redis_roles,
 )
 from srelab.chaos.verdict import amend, charge_unplaced, check_overlaps, fault_overlap
+from srelab.chaos.view import ConsoleLog, LiveView
 from srelab.errors import LabError
 from srelab.load import LoadResult, LoadSpec, SecondBucket, run_load
-from srelab.load.hey import END_ONLY_NOTE, UNANSWERED_KIND, HeyOptions, run_hey
+from srelab.load.hey import UNANSWERED_KIND, HeyOptions, run_hey
 from srelab.stack.settings import Settings
 
 FIRST_BUCKET_TIMEOUT_S = 45.0  # Locust import + spawn + the harness's 1.5 s emit lag
 ROTATION_TIMEOUT_S = 45.0
-HEY_LIVE_NOTE = (
-    "load: hey writes its per-request CSV only when it ends: the live view had no per-second data "
-    "during the run; the 1 s timeline, phases and verdicts were built from that CSV afterwards"
-)
 RESTARTED_BY_RESTORE = frozenset({Action.KILL, Action.STOP})
 NETWORK_ACTIONS = frozenset({Action.DELAY, Action.LOSS})
 LoadFn = Callable[..., LoadResult]
@@ -121,14 +121,6 @@ class Task:
     split_brain: SplitBrainWatcher | None = None  # a disconnected Redis primary (HA)
 
 
-@dataclass
-class LiveState:
-    buckets: list[SecondBucket] = field(default_factory=list)
-    messages: list[str] = field(default_factory=list)
-    errors: int = 0
-    requests: int = 0
-
-
 def run_folder(settings: Settings, name: str, now: datetime | None = None) -> Path:
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     return Path(settings.lab_results_dir) / f"chaos-{name}-{stamp}"
@@ -154,6 +146,7 @@ class ChaosRunner:
         pending_path: Path | None = None,
         watch_alerts: bool = True,
         redis_probe: RedisProbe | None = None,
+        observers: Sequence[RunObserver] = (),
     ) -> None:
         self.exp = experiment
         self.source = source
@@ -179,7 +172,7 @@ class ChaosRunner:
         self.t0: float | None = None
         self.load_started: float | None = None  # hey's start (it has no buckets before its end)
         self.lock = threading.Lock()
-        self.state = LiveState()
+        self.buckets: list[SecondBucket] = []  # the load's seconds, drained from the queue by the main thread
         self.events: list[EventRecord] = []
         self.annotator: Annotator | None = None
         self.bucket_queue: queue.Queue[SecondBucket] = queue.Queue()
@@ -194,6 +187,9 @@ class ChaosRunner:
         self.sentinels: list[str] = []
         self.nodes_after: list[NodeState] = []
         self.linked_at: float | None = None
+        # The live view on a terminal, else event lines; then the caller's observers.
+        shown: RunObserver = LiveView(self.console) if self.live else ConsoleLog(self.console)
+        self.observers = ObserverRegistry([shown, *observers])
 
     # -- preparation (nothing is touched before this passes) ----------------------------------------
     @property
@@ -306,10 +302,7 @@ class ChaosRunner:
 
     # -- recording ----------------------------------------------------------------------------------
     def _say(self, text: str) -> None:
-        with self.lock:
-            self.state.messages.append(f"{datetime.now():%H:%M:%S} {text}")
-        if not self.live:
-            self.console.print(text, highlight=False)
+        self.observers.message(text)
 
     def _record_fault(
         self, rec: FaultRecord, kind: str, t: float, end: float | None = None, **fields: Any
@@ -365,8 +358,10 @@ class ChaosRunner:
             if not self._wait_until(self.t0 + fault.at, until_load_done=True):
                 rec.skipped = "aborted" if self.abort.is_set() else "the load ended first"
                 self._record_fault(rec, "skipped", time.time(), ok=False, detail=rec.skipped)
+                self.observers.fault_skipped(rec)
                 return
             task.attempted = True
+            self.observers.fault_injecting(rec)
             if self.pending is not None:  # on disk before the fault exists
                 self.pending.add(entry(rec.index, fault, task.snapshot))
             started = time.time()
@@ -374,10 +369,12 @@ class ChaosRunner:
                 outcome = self.driver.inject(fault, task.snapshot)
             except (FaultError, LabError) as exc:
                 self._record_fault(rec, "inject", started, ok=False, error=str(exc))
+                self.observers.fault_injected(rec)
             else:
                 rec.inject_ok, rec.injected_at, rec.method = True, started, outcome.method
                 rec.inject_offset_s = round(started - self.t0, 3)
                 self._record_fault(rec, "inject", started, detail=outcome.detail, method=outcome.method)
+                self.observers.fault_injected(rec)
                 self._watch_split_brain(task, started)
                 if fault.action in SELF_HEALING_ACTIONS:
                     self._start_watcher(task, restarted=True, not_before=started)
@@ -493,6 +490,7 @@ class ChaosRunner:
             outcome = self.driver.restore(task.fault, task.snapshot)
         except (FaultError, LabError) as exc:
             self._record_fault(rec, kind, started, ok=False, error=str(exc))
+            self.observers.fault_restored(rec)
             return
         rec.restore_ok, rec.restored_at = True, time.time()
         if self.pending is not None:
@@ -500,6 +498,7 @@ class ChaosRunner:
         if self.t0 is not None:
             rec.restore_offset_s = round(rec.restored_at - self.t0, 3)
         self._record_fault(rec, kind, started, end=rec.restored_at, detail=outcome.detail)
+        self.observers.fault_restored(rec)
 
     def _start_watcher(self, task: Task, restarted: bool, not_before: float) -> None:
         if task.role not in (ROLE_WEB, ROLE_REDIS, ROLE_PROXY) or task.watcher is not None:
@@ -535,35 +534,19 @@ class ChaosRunner:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.pending = PendingLog(self.out_dir.name, self.out_dir, self.pending_path)
         started = time.time()
-        spec = self.exp.spec.model_copy(update={"label": f"chaos {self.exp.name}"})
-        sizing_note = None
-        if self.exp.load.capacity_share is not None:
-            from srelab.chaos.capacity import size_load
-
-            sizing = size_load(
-                spec,
-                self.exp.load.capacity_share,
-                self.exp.load.capacity_fallback_rps,
-                Path(self.settings.lab_results_dir),
-            )
-            spec, sizing_note = sizing.spec, sizing.note
-            self._say(sizing_note)
-        journal = Journal(
+        spec, sizing_note = self._sized_spec()
+        journal = new_journal(
             run_id=self.out_dir.name,
-            experiment_name=self.exp.name,
-            description=self.exp.description,
-            experiment_file=str(self.source),
-            experiment=self.exp.model_dump(mode="json"),
+            experiment=self.exp,
+            source=self.source,
             project=self.settings.project,
             proxy_url=self.proxy_url,
             started_at=started,
-            ended_at=started,
-            targets={k: list(s.services) for k, s in self.selections.items()},
-            seeds={k: s.seed for k, s in self.selections.items() if s.seed is not None},
-            roles=dict(self.roles),
+            spec=spec,
+            selections=self.selections,
+            roles=self.roles,
             topology=self.topology,
-            redis_nodes=list(self.redis_nodes),
-            load=LoadSection(dir="load", spec=spec.model_dump(mode="json"), preset=self.exp.load.preset),
+            redis_nodes=self.redis_nodes,
             faults=[t.record for t in self.tasks],
         )
         if sizing_note:
@@ -573,6 +556,36 @@ class ChaosRunner:
             self.annotator.probe()
         journal.detection = self._start_watching()
         result: dict[str, Any] = {}
+        interrupted = self._run_and_restore(journal, spec, result, started)
+        load: LoadResult | None = result.get("result")
+        self._record_outcome(journal, load, result.get("error"), interrupted is not None)
+        self._judge_and_report(journal, load)
+        self.observers.run_finished(journal)
+        if interrupted is not None:
+            raise interrupted
+        return journal
+
+    def _sized_spec(self) -> tuple[LoadSpec, str | None]:
+        """The experiment's load spec, paced at capacity_share of the last bench when asked."""
+        spec = self.exp.spec.model_copy(update={"label": f"chaos {self.exp.name}"})
+        if self.exp.load.capacity_share is None:
+            return spec, None
+        from srelab.chaos.capacity import size_load
+
+        sizing = size_load(
+            spec,
+            self.exp.load.capacity_share,
+            self.exp.load.capacity_fallback_rps,
+            Path(self.settings.lab_results_dir),
+        )
+        self._say(sizing.note)
+        return sizing.spec, sizing.note
+
+    def _run_and_restore(
+        self, journal: Journal, spec: LoadSpec, result: dict[str, Any], started: float
+    ) -> KeyboardInterrupt | None:
+        """The load and the faults; then, whatever happened, restore, verify, wait for the Redis
+        replicas and stop watching alerts. Returns the interrupt to re-raise once reported."""
         interrupted: KeyboardInterrupt | None = None
         with self._stop_signals_interrupt():
             try:
@@ -597,23 +610,15 @@ class ChaosRunner:
                     self._wait_rejoined()
                     if self.watcher is not None:
                         journal.detection = self._stop_watching(started, interrupted is not None)
+        return interrupted
+
+    def _record_outcome(
+        self, journal: Journal, load: LoadResult | None, load_error: str | None, interrupted: bool
+    ) -> None:
+        """Into the journal: the actions, the load's result, failover figures, the write audit."""
         journal.events = sorted(self.events, key=lambda e: e.t)
         journal.t0 = self.t0
-        load: LoadResult | None = result.get("result")
-        if load is not None:
-            journal.load.summary = load.model_dump(mode="json", exclude={"timeline"})
-            journal.load.requests, journal.load.failed = load.requests, load.failed
-            journal.load.stop_reason = load.stop_reason
-            if not load.valid:
-                journal.notes.append(
-                    "load harness: measurement not valid: " + "; ".join(load.invalid_reasons)
-                )
-            journal.notes.extend(f"load: {note}" for note in load.notes if note != END_ONLY_NOTE)
-        if self.exp.load.tool == "hey":
-            journal.notes.append(HEY_LIVE_NOTE)
-        if "error" in result:
-            journal.load.error = result["error"]
-        buckets = load.timeline if load is not None else self.state.buckets
+        record_load(journal, load, load_error, self.exp.load.tool)
         try:
             self._failover(journal, load)
         except Exception as exc:  # figures must not lose the run
@@ -628,6 +633,10 @@ class ChaosRunner:
         if self.annotator is not None:
             journal.annotations = self.annotator.summary()
         journal.ended_at = time.time()
+
+    def _judge_and_report(self, journal: Journal, load: LoadResult | None) -> None:
+        """Figures and verdicts (analysis.py), what only the raw run shows, detection; the report."""
+        buckets = load.timeline if load is not None else self.buckets
         latencies = read_event_latencies(self.out_dir / "load" / "events.tsv") if load is not None else None
         analyse(journal, self.exp, buckets, latencies)
         self._amend(journal, load, latencies)
@@ -642,9 +651,6 @@ class ChaosRunner:
                 ["run"],
                 end_t=journal.ended_at,
             )
-        if interrupted is not None:
-            raise interrupted
-        return journal
 
     # -- detection (srelab/chaos/detection.py) -----------------------------------------------------
     def _start_watching(self) -> Detection | None:
@@ -782,23 +788,15 @@ class ChaosRunner:
 
         loader = self.loader = threading.Thread(target=load_worker, name="load", daemon=True)
         loader.start()
-        with self._view() as refresh:
-            deadline = time.time() + FIRST_BUCKET_TIMEOUT_S
-            while self.t0 is None:
-                self._drain()
-                if self.state.buckets:
-                    first = self.state.buckets[0]
-                    self.t0 = first.t - first.second
-                    break
-                if self.load_started is not None:
-                    self.t0 = self.load_started
-                    break
-                if self.load_done.is_set() or time.time() > deadline:
-                    self.stop_load.set()
-                    loader.join(timeout=30)
-                    raise LabError(f"the load never started: {result.get('error', 'no request in 45 s')}")
-                refresh()
-                time.sleep(0.2)
+        firing = self.watcher.firing if self.watcher is not None else None
+        self.observers.run_started(RunStart(self.exp, firing))
+        for task in self.tasks:
+            self.observers.fault_planned(task.record)
+        try:
+            self.t0 = self._wait_for_t0(loader, result)
+            self.observers.load_started(self.t0)
+            for bucket in list(self.buckets):  # held back until observers know t0
+                self.observers.second_recorded(bucket)
             self._say(
                 f"load started (t0 {datetime.fromtimestamp(self.t0):%H:%M:%S}); "
                 f"{len(self.tasks)} fault action(s) planned"
@@ -813,12 +811,29 @@ class ChaosRunner:
                 task.thread.start()
             while loader.is_alive():
                 self._drain()
-                refresh()
                 loader.join(timeout=0.25)
             self._drain()
-            refresh()
+        finally:
+            self.observers.load_finished()
         if "error" in result and "result" not in result:
             raise LabError(f"load failed: {result['error']}")
+
+    def _wait_for_t0(self, loader: threading.Thread, result: dict[str, Any]) -> float:
+        """The load's start: its first bucket's (Locust), or hey's start; the load stopped and a
+        LabError when it never started."""
+        deadline = time.time() + FIRST_BUCKET_TIMEOUT_S
+        while True:
+            self._drain()
+            if self.buckets:
+                first = self.buckets[0]
+                return first.t - first.second
+            if self.load_started is not None:
+                return self.load_started
+            if self.load_done.is_set() or time.time() > deadline:
+                self.stop_load.set()
+                loader.join(timeout=30)
+                raise LabError(f"the load never started: {result.get('error', 'no request in 45 s')}")
+            time.sleep(0.2)
 
     def _drain(self) -> None:
         while True:
@@ -827,9 +842,9 @@ class ChaosRunner:
             except queue.Empty:
                 return
             with self.lock:
-                self.state.buckets.append(bucket)
-                self.state.requests += bucket.requests
-                self.state.errors += bucket.failed
+                self.buckets.append(bucket)
+            if self.t0 is not None:  # before: the first bucket is what sets t0 (load_started first)
+                self.observers.second_recorded(bucket)
 
     def _finish_faults(self) -> None:
         """Wait for the fault threads (restores run in them), then the safety net."""
@@ -916,76 +931,3 @@ class ChaosRunner:
         finally:
             for sig, old in previous.items():
                 signal.signal(sig, old)
-
-    # -- live view ----------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _view(self) -> Iterator[Callable[[], None]]:
-        if not self.live:
-            yield lambda: None
-            return
-        with Live(self._render(), console=self.console, refresh_per_second=4, transient=False) as live:
-            yield lambda: live.update(self._render())
-
-    def _phase_now(self, now: float) -> str:
-        if self.t0 is None:
-            return "starting load"
-        injected = [t.record for t in self.tasks if t.record.inject_ok]
-        active = [r for r in injected if not r.restore_ok]
-        if active:
-            return "during (fault active)"
-        if injected:
-            last = max(r.restored_at or 0.0 for r in injected)
-            return "during (settling)" if now < last + self.exp.hypothesis.settle_s else "after"
-        return "warmup" if now < self.t0 + self.exp.hypothesis.warmup_s else "before (baseline)"
-
-    def _render(self) -> Group:
-        now = time.time()
-        with self.lock:
-            last = self.state.buckets[-1] if self.state.buckets else None
-            messages = self.state.messages[-6:]
-            total, errors = self.state.requests, self.state.errors
-        head = Table.grid(padding=(0, 2))
-        head.add_column(style="bold")
-        head.add_column()
-        head.add_row("experiment", f"{self.exp.name}: {self.exp.description}")
-        elapsed = f"t+{now - self.t0:.0f}s" if self.t0 is not None else "-"
-        head.add_row("phase", f"{self._phase_now(now)}  {elapsed}")
-        if last is not None:
-            failed = last.failed
-            kinds = ", ".join(f"{k} {v}" for k, v in last.failures.items() if v)
-            p95 = f"{last.latency.p95_ms:.0f} ms" if last.latency.p95_ms is not None else "-"
-            head.add_row(
-                "last second",
-                f"{last.requests} req/s, {failed} failed" + (f" ({kinds})" if kinds else "") + f", p95 {p95}",
-            )
-        if last is None and self.exp.load.tool == "hey" and self.t0 is not None:
-            head.add_row("load", "hey running: it reports only when it ends (no per-second data until then)")
-        else:
-            head.add_row("so far", f"{total} requests, {errors} failed")
-        # By key: two tasks planned at the same second must not compare Task objects (TypeError).
-        pending = sorted(
-            (t for t in self.tasks if not t.attempted and not t.record.skipped),
-            key=lambda t: t.record.planned_at_s,
-        )
-        if pending and self.t0 is not None:
-            task = pending[0]
-            at = task.record.planned_at_s
-            head.add_row(
-                "next fault",
-                f"{task.record.description} on {task.record.service} in {max(self.t0 + at - now, 0):.0f} s",
-            )
-        active = [t for t in self.tasks if t.record.inject_ok and not t.record.restore_ok]
-        for task in active:
-            restore_in = (self.t0 or now) + task.fault.restore_at - now
-            head.add_row(
-                "active",
-                f"{task.record.description} on {task.record.service}, restore in {max(restore_in, 0):.0f} s",
-            )
-        if self.watcher is not None:
-            firing = [a for a in self.watcher.firing() if a.starts_at >= (self.t0 or now) - 1.0]
-            head.add_row(
-                "alerts",
-                ", ".join(f"{a.label} (+{a.starts_at - (self.t0 or now):.0f}s)" for a in firing)
-                or "none firing",
-            )
-        return Group(head, Text("\n".join(messages), style="dim"))

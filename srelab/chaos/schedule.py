@@ -14,15 +14,18 @@ injection are never credited to the baseline.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
+# Only for the type of plan()'s argument: model.py validates the schedule (check_schedule) and
+# must not need this module, so the two stay acyclic.
 if TYPE_CHECKING:
     from srelab.chaos.model import Experiment
 
-MIN_AFTER_S = 5.0  # a time-bound load must leave this much after-phase
-
 EventKind = Literal["inject", "restore"]
-Phase = Literal["warmup", "before", "during", "after"]
+# The judged phases, in the order reports show them; a second can also be warmup (never judged).
+JudgedPhase = Literal["before", "during", "after"]
+Phase = Literal["warmup", JudgedPhase]
+PHASES: tuple[JudgedPhase, ...] = get_args(JudgedPhase)
 
 
 @dataclass(frozen=True, order=True)
@@ -40,39 +43,6 @@ def plan(experiment: Experiment) -> list[PlannedEvent]:
         events.append(PlannedEvent(fault.at, 1, "inject", index))
         events.append(PlannedEvent(fault.restore_at, 0, "restore", index))
     return sorted(events)
-
-
-def check_schedule(experiment: Experiment) -> str | None:
-    """The first scheduling problem as `field: message`, or None."""
-    from srelab.chaos.model import MIN_BASELINE_S
-
-    hyp = experiment.hypothesis
-    min_first = max(MIN_BASELINE_S, hyp.warmup_s + 3.0)
-    for index, fault in enumerate(experiment.faults):
-        if fault.at < min_first:
-            return (
-                f"faults.{index}.at: {fault.at:g} s leaves no baseline phase "
-                f"(the first fault must come at >= {min_first:g} s)"
-            )
-    faults = experiment.faults
-    for i, a in enumerate(faults):
-        for j in range(i + 1, len(faults)):
-            b = faults[j]
-            if a.target == b.target and a.at < b.restore_at and b.at < a.restore_at:
-                return (
-                    f"faults.{j}: overlaps faults.{i} on target {a.target!r} "
-                    f"([{b.at:g}, {b.restore_at:g}) s vs [{a.at:g}, {a.restore_at:g}) s)"
-                )
-    if experiment.time_bound:
-        duration = experiment.spec.duration_s
-        for index, fault in enumerate(faults):
-            end = fault.restore_at + hyp.settle_s + MIN_AFTER_S
-            if end > duration:
-                return (
-                    f"faults.{index}: restore at {fault.restore_at:g} s + settle {hyp.settle_s:g} s "
-                    f"+ {MIN_AFTER_S:g} s of after-phase exceeds load.duration_s {duration:g} s"
-                )
-    return None
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ class PhaseStats(BaseModel):
     p50_ms_median: float | None = None  # median of the per-second medians (for reading, not judged)
 
 
-class Recovery(BaseModel):
+class RecoveryFigures(BaseModel):
     """Figures for one fault window [inject, restore done + settle)."""
 
     fault: int
@@ -151,11 +151,13 @@ def aggregate(rows: Sequence[Row], phase: str) -> PhaseStats:
     return stats
 
 
-def recovery(rows: Sequence[Row], fault: int, inject_t: float, window_end: float, stable_s: int) -> Recovery:
+def recovery(
+    rows: Sequence[Row], fault: int, inject_t: float, window_end: float, stable_s: int
+) -> RecoveryFigures:
     """Recovery figures of one fault window (rows must carry `holds` for the steady hypothesis)."""
     ordered = sorted(rows, key=lambda r: r.t)
     in_window = [r for r in ordered if r.t + 1.0 > inject_t and r.t < window_end]
-    rec = Recovery(fault=fault, window_start=inject_t, window_end=window_end)
+    rec = RecoveryFigures(fault=fault, window_start=inject_t, window_end=window_end)
     failures: dict[str, int] = {}
     for row in in_window:
         for kind, count in row.failures.items():

@@ -4,7 +4,8 @@ Overall passes only when every part passes. The exit code follows it: 0 pass, 1 
 EXIT_INCONCLUSIVE (3) for a run that failed nothing but whose measurement cannot be trusted
 (`inconclusive`: the load generator was saturated, so the figures measure it, not the stack).
 
-After `decide`, the runner amends the verdicts with what only the raw run shows (`amend`):
+`decide` takes one VerdictInput (what the run measured and what the experiment asked). After it,
+the runner amends the verdicts with what only the raw run shows (`amend`):
 whether each fault's window overlapped requests at all (`fault_overlap`: a fault no request saw
 proves nothing, so the run is inconclusive and fails), and failures that belong to no second
 (`charge_unplaced`: hey gives no time for a request without an answer).
@@ -13,17 +14,19 @@ proves nothing, so the run is inconclusive and fails), and failures that belong 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field
 
 from srelab.chaos.audit import AuditResult, KeylessAudit
-from srelab.chaos.model import Hypothesis, Recovery
-from srelab.chaos.timeline import PhaseStats
-from srelab.chaos.timeline import Recovery as RecoveryFigures
+from srelab.chaos.model import Hypothesis, RecoveryGoals
+from srelab.chaos.schedule import PHASES, JudgedPhase
+from srelab.chaos.timeline import PhaseStats, RecoveryFigures
 
 EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 # The parts of Verdicts in the order reports show them.
-PARTS = ("before", "during", "after", "recovery", "audit", "restore", "failover", "detection", "overall")
+PARTS = (*PHASES, "recovery", "audit", "restore", "failover", "detection", "overall")
+AUDIT_DID_NOT_RUN = "write audit did not run"
 
 
 class Verdict(BaseModel):
@@ -105,7 +108,7 @@ class RotationFigures(BaseModel):
 
 
 def check_recovery(
-    goals: Recovery, figures: Sequence[RecoveryFigures], rotations: Sequence[RotationFigures]
+    goals: RecoveryGoals, figures: Sequence[RecoveryFigures], rotations: Sequence[RotationFigures]
 ) -> Verdict:
     reasons, notes = [], []
     for fig in figures:
@@ -241,29 +244,46 @@ def overall(
     return Verdict(passed=not reasons, reasons=reasons)
 
 
-def decide(
-    phases: Mapping[str, PhaseStats],
-    steady: Hypothesis,
-    during: Hypothesis,
-    goals: Recovery,
-    figures: Sequence[RecoveryFigures],
-    rotations: Sequence[RotationFigures],
-    audit: AuditResult | None,
-    fail_on_duplicates: bool,
-    restore_problems: Sequence[str],
-    restore_verified: bool,
-    aborted: str | None = None,
-    extra_reasons: Sequence[str] = (),
-) -> Verdicts:
-    parts = {
-        "before": check_phase(phases["before"], steady),
-        "during": check_phase(phases["during"], during),
-        "after": check_phase(phases["after"], steady),
-        "recovery": check_recovery(goals, figures, rotations),
-        "audit": check_audit(audit, fail_on_duplicates),
-        "restore": check_restore(restore_problems, restore_verified),
-    }
-    return Verdicts(**parts, overall=overall(parts, aborted, extra_reasons))
+@dataclass(frozen=True)
+class VerdictInput:
+    """What `decide` judges: the run's figures and outcome, and the experiment's goals."""
+
+    phases: Mapping[str, PhaseStats]
+    steady: Hypothesis  # judged before and after the faults
+    during: Hypothesis  # judged in the fault windows
+    goals: RecoveryGoals = field(default_factory=RecoveryGoals)
+    figures: Sequence[RecoveryFigures] = ()
+    rotations: Sequence[RotationFigures] = ()
+    audit: AuditResult | None = None
+    fail_on_duplicates: bool = True
+    # The experiment asked for the write audit: a missing result fails (audit_note says why).
+    audit_required: bool = False
+    audit_note: str | None = None
+    restore_problems: Sequence[str] = ()
+    restore_verified: bool = False
+    aborted: str | None = None
+    extra_reasons: Sequence[str] = ()
+
+    def hypotheses(self) -> dict[JudgedPhase, Hypothesis]:
+        """The hypothesis each phase is judged on."""
+        return dict(zip(PHASES, (self.steady, self.during, self.steady), strict=True))
+
+
+def decide(given: VerdictInput) -> Verdicts:
+    parts = {phase: check_phase(given.phases[phase], hyp) for phase, hyp in given.hypotheses().items()}
+    parts["recovery"] = check_recovery(given.goals, given.figures, given.rotations)
+    parts["audit"] = check_audit(given.audit, given.fail_on_duplicates)
+    parts["restore"] = check_restore(given.restore_problems, given.restore_verified)
+    verdicts = Verdicts(**parts, overall=overall(parts, given.aborted, given.extra_reasons))
+    if given.audit is None and given.audit_required:
+        audit_did_not_run(verdicts, given.audit_note)
+    return verdicts
+
+
+def audit_did_not_run(verdicts: Verdicts, note: str | None) -> None:
+    """An experiment that asked for the write audit and got none (interrupted, no load result)
+    fails: without it no write can be shown safe."""
+    amend(verdicts, "audit", [note or AUDIT_DID_NOT_RUN])
 
 
 def make_inconclusive(verdicts: Verdicts, reasons: Sequence[str]) -> None:
@@ -348,7 +368,7 @@ def charge_unplaced(
     phase must hold its hypothesis with all of them added (the worst case)."""
     if count <= 0:
         return
-    for part, hyp in (("before", steady), ("during", during), ("after", steady)):
+    for part, hyp in zip(PHASES, (steady, during, steady), strict=True):
         stats = phases.get(part)
         if stats is None or stats.requests == 0:
             continue

@@ -10,8 +10,7 @@ from typing import Any
 
 from srelab.chaos.faults import Outcome, Snapshot
 from srelab.chaos.model import Experiment, Fault, parse_experiment
-from srelab.load import LatencyStats, LoadResult, LoadSpec, SecondBucket
-from srelab.load.api import CpuSummary
+from srelab.load import CpuSummary, LatencyStats, LoadResult, LoadSpec, SecondBucket
 
 BASE: dict[str, Any] = {
     "name": "unit-kill",

@@ -9,8 +9,7 @@ import pytest
 
 from srelab.chaos.capacity import capacity_for, latest_bench, size_load
 from srelab.chaos.model import ExperimentError, parse_experiment
-from srelab.load import LoadSpec
-from srelab.load.api import Scenario
+from srelab.load import LoadSpec, Scenario
 
 
 def _bench(folder: Path, name: str, get: float, post: float, *, post_valid: bool = True) -> Path:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from srelab.chaos.audit import audit_keyless, keyless_balance
+from srelab.chaos.journal import HEY_LIVE_NOTE
 from srelab.chaos.model import (
     Audit,
     Experiment,
@@ -18,16 +19,17 @@ from srelab.chaos.model import (
     Hypotheses,
     Hypothesis,
     LoadConfig,
-    Recovery,
+    RecoveryGoals,
     TargetSelector,
     load_experiment,
     parse_experiment,
 )
-from srelab.chaos.runner import HEY_LIVE_NOTE, ChaosRunner
+from srelab.chaos.runner import ChaosRunner
 from srelab.chaos.targets import Candidate
 from srelab.chaos.timeline import PhaseStats
 from srelab.chaos.verdict import (
     Verdict,
+    VerdictInput,
     amend,
     charge_unplaced,
     check_keyless,
@@ -35,7 +37,7 @@ from srelab.chaos.verdict import (
     decide,
     fault_overlap,
 )
-from srelab.load.api import EP_POST, HeyFigures, LoadResult, LoadSpec, SecondBucket
+from srelab.load import EP_POST, HeyFigures, LoadResult, LoadSpec, SecondBucket
 from srelab.load.hey import HeyLine, HeyOptions, events_lines, with_hey_figures
 from srelab.load.runner import summarize
 from srelab.load.timeline import build_timeline
@@ -203,7 +205,7 @@ def _phase(name: str, requests: int, failed: int = 0) -> PhaseStats:
 
 
 def _verdicts(phases: dict[str, PhaseStats], hyp: Hypothesis):
-    return decide(phases, hyp, hyp, Recovery(), [], [], None, True, [], True)
+    return decide(VerdictInput(phases, hyp, hyp, RecoveryGoals(), restore_verified=True))
 
 
 def test_unplaced_failures_are_charged_to_every_phase() -> None:
@@ -250,7 +252,7 @@ def hey_experiment(requests: int = 40) -> Experiment:
         targets={"t": TargetSelector(service=SERVICE)},
         faults=[Fault(action="kill", target="t", at=1.1, duration=0.5, grace_s=1)],
         hypothesis=Hypotheses(steady=Hypothesis(max_error_rate=0.0), warmup_s=0.0, settle_s=0.2, stable_s=1),
-        recovery=Recovery(),
+        recovery=RecoveryGoals(),
         audit=Audit(enabled=True),
         restore_timeout_s=5.0,
     )

@@ -36,7 +36,7 @@ from srelab.chaos.model import (
     Hypotheses,
     Hypothesis,
     LoadConfig,
-    Recovery,
+    RecoveryGoals,
     TargetSelector,
 )
 from srelab.chaos.runner import ChaosRunner
@@ -368,7 +368,7 @@ def ha_experiment(goal: FailoverGoal) -> Experiment:
         hypothesis=Hypotheses(
             steady=Hypothesis(max_error_rate=0.0), warmup_s=0.0, settle_s=0.2, stable_s=1, failover=goal
         ),
-        recovery=Recovery(),
+        recovery=RecoveryGoals(),
         audit=Audit(enabled=False),
         restore_timeout_s=5.0,
         topology="ha",

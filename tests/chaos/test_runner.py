@@ -6,12 +6,16 @@ load's start (files must leave a 5 s baseline); no Docker, no Locust, no network
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from rich.console import Console
 
+from srelab.chaos.events import RunObserver, RunStart
 from srelab.chaos.faults import Snapshot
 from srelab.chaos.journal import read_journal
 from srelab.chaos.model import (
@@ -21,11 +25,12 @@ from srelab.chaos.model import (
     Hypotheses,
     Hypothesis,
     LoadConfig,
-    Recovery,
+    RecoveryGoals,
     TargetSelector,
 )
 from srelab.chaos.runner import ChaosRunner
 from srelab.chaos.targets import Candidate
+from srelab.chaos.view import LiveView
 from srelab.errors import LabError
 from srelab.load import LoadSpec
 from srelab.stack.settings import get_settings
@@ -42,7 +47,7 @@ def fast_experiment(at: float = 1.1, duration: float = 0.5, action: str = "kill"
         targets={"t": TargetSelector(service=SERVICE)},
         faults=[Fault(action=action, target="t", at=at, duration=duration, grace_s=1)],
         hypothesis=Hypotheses(steady=Hypothesis(max_error_rate=0.0), warmup_s=0.0, settle_s=0.2, stable_s=1),
-        recovery=Recovery(),
+        recovery=RecoveryGoals(),
         audit=Audit(enabled=False),
         restore_timeout_s=5.0,
     )
@@ -78,6 +83,7 @@ def runner(
     load,
     exp: Experiment | None = None,
     candidates: list[Candidate] | None = None,
+    **options: Any,
 ) -> ChaosRunner:
     r = ChaosRunner(
         exp or fast_experiment(),
@@ -87,11 +93,12 @@ def runner(
         load_fn=load,
         candidates=candidates or [Candidate(SERVICE, "other")],
         out_dir=tmp_path / "run",
-        live=False,
+        live=options.pop("live", False),
         annotate=False,
         watch_alerts=False,
         proxy_url="http://127.0.0.1:9",
         pending_path=tmp_path / ".chaos-pending.json",
+        **options,
     )
     r.prepare()
     return r
@@ -202,25 +209,36 @@ def test_prepare_refuses_an_unhealthy_stack(tmp_path: Path) -> None:
     assert driver.calls == [] and not (tmp_path / "run").exists()
 
 
-def test_live_view_shows_phase_rate_errors_and_next_fault(tmp_path: Path) -> None:
-    from rich.console import Console
+def live_view(r: ChaosRunner, t0: float) -> LiveView:
+    """A live view (not started: no terminal) told the runner's plan and the load's start."""
+    view = LiveView(Console())
+    view.experiment = r.exp
+    for task in r.tasks:
+        view.fault_planned(task.record)
+    view.load_started(t0)
+    return view
 
+
+def test_live_view_shows_phase_rate_errors_and_next_fault(tmp_path: Path) -> None:
     r = runner(tmp_path, FakeDriver(), fake_load(), fast_experiment(at=8.0, duration=2.0))
     now = time.time()
-    r.t0 = now - 3.2
-    r.state.buckets.append(bucket(2, r.t0, requests=25, failures={"http_502": 2, "timeout": 1}, p95=321.0))
-    r.state.requests, r.state.errors = 60, 3
+    view = live_view(r, now - 3.2)
+    # 60 requests, 3 failed so far; the last second 25 of them with the 3 failures.
+    view.second_recorded(bucket(0, view.t0, requests=20))
+    view.second_recorded(bucket(1, view.t0, requests=15))
+    view.second_recorded(bucket(2, view.t0, requests=25, failures={"http_502": 2, "timeout": 1}, p95=321.0))
     console = Console(record=True, width=140)
-    console.print(r._render())
+    console.print(view.render())
     text = console.export_text()
     assert "before (baseline)" in text and "t+3s" in text
     assert "25 req/s, 3 failed (http_502 2, timeout 1), p95 321 ms" in text
     assert "60 requests, 3 failed" in text
     assert "next fault" in text and "kill t @8s for 2s on svc-x in 5 s" in text
-    r.tasks[0].attempted = True
+    view.fault_injecting(r.tasks[0].record)
     r.tasks[0].record.inject_ok = True
+    view.fault_injected(r.tasks[0].record)
     console = Console(record=True, width=140)
-    console.print(r._render())
+    console.print(view.render())
     text = console.export_text()
     assert "during (fault active)" in text and "restore in" in text and "next fault" not in text
 
@@ -272,8 +290,6 @@ def test_a_failed_run_stays_failed_when_also_inconclusive() -> None:
 
 
 def test_live_view_with_two_faults_planned_at_the_same_second(tmp_path: Path) -> None:
-    from rich.console import Console
-
     other = "svc-y"
     exp = fast_experiment(at=8.0, duration=2.0)
     exp.targets["u"] = TargetSelector(service=other)
@@ -281,8 +297,78 @@ def test_live_view_with_two_faults_planned_at_the_same_second(tmp_path: Path) ->
     candidates = [Candidate(SERVICE, "other"), Candidate(other, "other")]
     r = runner(tmp_path, FakeDriver(), fake_load(), exp, candidates)
     assert [t.record.planned_at_s for t in r.tasks] == [8.0, 8.0]
-    r.t0 = time.time() - 1.0
+    view = live_view(r, time.time() - 1.0)
     console = Console(record=True, width=140)
-    console.print(r._render())  # raised TypeError ('<' between two Task) before sorting by key
+    console.print(view.render())  # raised TypeError ('<' between two Task) before sorting by key
     text = console.export_text()
     assert "next fault" in text and "kill t @8s for 2s on svc-x in 7 s" in text
+
+
+class EventLog(RunObserver):
+    """Every run event's name, in order (fault events with the service)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def run_started(self, start: RunStart) -> None:
+        self.names.append("run_started")
+
+    def fault_planned(self, record) -> None:
+        self.names.append(f"fault_planned {record.service}")
+
+    def load_started(self, t0: float) -> None:
+        self.names.append("load_started")
+
+    def second_recorded(self, bucket) -> None:
+        self.names.append("second_recorded")
+
+    def fault_injecting(self, record) -> None:
+        self.names.append(f"fault_injecting {record.service}")
+
+    def fault_injected(self, record) -> None:
+        self.names.append(f"fault_injected {record.service} ok={record.inject_ok}")
+
+    def fault_restored(self, record) -> None:
+        self.names.append(f"fault_restored {record.service} ok={record.restore_ok}")
+
+    def load_finished(self) -> None:
+        self.names.append("load_finished")
+
+    def run_finished(self, journal) -> None:
+        self.names.append(f"run_finished exit={journal.exit_code}")
+
+
+def test_observers_are_told_the_run_events_in_order(tmp_path: Path) -> None:
+    log = EventLog()
+    runner(tmp_path, FakeDriver(), fake_load(), observers=[log]).run()
+    seconds = [n for n in log.names if n == "second_recorded"]
+    faults = [n for n in log.names if n.startswith("fault_")]
+    assert len(seconds) == 4
+    assert faults == [
+        f"fault_planned {SERVICE}",
+        f"fault_injecting {SERVICE}",
+        f"fault_injected {SERVICE} ok=True",
+        f"fault_restored {SERVICE} ok=True",
+    ]
+    assert log.names[:3] == ["run_started", f"fault_planned {SERVICE}", "load_started"]
+    assert log.names[-2:] == ["load_finished", "run_finished exit=0"]
+
+
+# rich draws the view in its own thread: a rendering error there would only warn.
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_live_run_on_a_terminal_with_two_faults_at_one_second(tmp_path: Path, caplog) -> None:
+    """The live view on a (forced) terminal through a whole run: faults at the same second, no
+    observer failure, the view drawn."""
+    other = "svc-y"
+    exp = fast_experiment()
+    exp.targets["u"] = TargetSelector(service=other)
+    exp.faults.append(Fault(action="pause", target="u", at=1.1, duration=0.5))
+    candidates = [Candidate(SERVICE, "other"), Candidate(other, "other")]
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=140)
+    r = runner(tmp_path, FakeDriver(), fake_load(), exp, candidates, live=True, console=console)
+    journal = r.run()
+    assert journal.exit_code == 0, journal.verdicts.overall.reasons
+    assert "observer" not in caplog.text
+    text = out.getvalue()
+    assert "unit-fast: fast fake run" in text and "so far" in text

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from srelab.chaos.audit import AuditResult, duplicate_keys, read_back
-from srelab.chaos.model import Hypothesis, Recovery
+from srelab.chaos.model import Hypothesis, RecoveryGoals
 from srelab.chaos.schedule import windows
 from srelab.chaos.timeline import Mark, aggregate, build_rows, recovery
-from srelab.chaos.verdict import RotationFigures, check_audit, check_phase, check_recovery, decide
+from srelab.chaos.verdict import (
+    RotationFigures,
+    VerdictInput,
+    check_audit,
+    check_phase,
+    check_recovery,
+    decide,
+)
 from srelab.load import WriteRecord
 from tests.chaos.helpers import bucket
 
@@ -80,13 +89,13 @@ def test_recovery_goals() -> None:
     fig = recovery(rows, 0, T0 + 10.3, T0 + 18.5, 3)
     fast = RotationFigures(fault=0, service="web-a", reference="container start", back_in_rotation_s=1.8)
     slow = RotationFigures(fault=0, service="web-a", reference="container start", back_in_rotation_s=7.2)
-    assert check_recovery(Recovery(max_back_in_rotation_s=5), [fig], [fast]).passed
-    verdict = check_recovery(Recovery(max_back_in_rotation_s=5, max_time_to_recover_s=1), [fig], [slow])
+    assert check_recovery(RecoveryGoals(max_back_in_rotation_s=5), [fig], [fast]).passed
+    verdict = check_recovery(RecoveryGoals(max_back_in_rotation_s=5, max_time_to_recover_s=1), [fig], [slow])
     assert not verdict.passed
     assert any("back in rotation 7.20 s after container start > 5 s" in r for r in verdict.reasons)
     assert any("recovered after 3.7 s > 1 s" in r for r in verdict.reasons)
     missing = RotationFigures(fault=0, service="web-a", error="not seen")
-    assert not check_recovery(Recovery(max_back_in_rotation_s=5), [], [missing]).passed
+    assert not check_recovery(RecoveryGoals(max_back_in_rotation_s=5), [], [missing]).passed
 
 
 def test_audit_verdict_and_helpers() -> None:
@@ -121,14 +130,15 @@ def test_decide_overall_and_exit_code() -> None:
     rows = rows_with_fault({})
     phases = {p: aggregate(rows, p) for p in ("before", "during", "after")}
     audit = AuditResult(acknowledged=5, read_ok=5, list_complete=True)
-    good = decide(phases, STEADY, STEADY, Recovery(), [], [], audit, True, [], True)
+    given = VerdictInput(
+        phases, STEADY, STEADY, RecoveryGoals(), audit=audit, fail_on_duplicates=True, restore_verified=True
+    )
+    good = decide(given)
     assert good.overall.passed and good.exit_code == 0
     restore_failed = decide(
-        phases, STEADY, STEADY, Recovery(), [], [], audit, True, ["web-a: not running (exited)"], False
+        replace(given, restore_problems=["web-a: not running (exited)"], restore_verified=False)
     )
     assert not restore_failed.overall.passed and restore_failed.exit_code == 1
     assert restore_failed.overall.reasons == ["restore: web-a: not running (exited)"]
-    aborted = decide(
-        phases, STEADY, STEADY, Recovery(), [], [], audit, True, [], True, aborted="interrupted (Ctrl-C)"
-    )
+    aborted = decide(replace(given, aborted="interrupted (Ctrl-C)"))
     assert aborted.exit_code == 1 and aborted.overall.reasons[0] == "aborted: interrupted (Ctrl-C)"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 
 class LabError(Exception):
@@ -28,6 +28,13 @@ def last_line(source: object, default: str = "") -> str:
         text = source
     lines = [line.strip() for line in str(text or "").splitlines() if line.strip()]
     return lines[-1] if lines else default
+
+
+class StrictModel(BaseModel):
+    """Base of every model of a file a user writes (experiments, export params): an unknown
+    field is an error (a typo must not be ignored) and a parsed value is frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 @dataclass(frozen=True)

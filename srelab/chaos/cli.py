@@ -71,7 +71,7 @@ def _show_plan(exp: Experiment, settings: Settings, seed: int | None) -> None:
     from srelab.chaos.schedule import plan
     from srelab.chaos.targets import compose_candidates, select_all
 
-    candidates, roles_note = _with_redis_roles(compose_candidates(), settings)
+    candidates, roles_note = _with_redis_roles(compose_candidates(settings), settings)
     selections = select_all(exp.targets, candidates, seed)
     table = Table(title=f"{exp.name}: plan (nothing touched)")
     for column in ("t+", "event", "fault", "services"):

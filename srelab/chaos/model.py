@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from srelab.errors import LabError, field_problems, one_line
+from srelab.errors import LabError, StrictModel, field_problems, one_line
 from srelab.load import FAILURE_KINDS, LoadSpec
 
 # Roles a selector can name instead of a compose service; resolved in targets.py.
@@ -62,11 +62,7 @@ HELD_ACTIONS = frozenset(
 SELF_HEALING_ACTIONS = frozenset({Action.CRASH, Action.RESTART})
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TargetSelector(_Strict):
+class TargetSelector(StrictModel):
     """Which containers a fault hits: a role or compose service, then by name, zone or at random."""
 
     service: str = Field(
@@ -89,7 +85,7 @@ class TargetSelector(_Strict):
         return value
 
 
-class Fault(_Strict):
+class Fault(StrictModel):
     action: Action
     target: str = Field(description="a key of `targets`")
     at: float = Field(ge=0, le=3600, description="seconds after the load's start")
@@ -133,7 +129,7 @@ class Fault(_Strict):
         return f"{self.action.value} {self.target}{extra} @{self.at:g}s for {self.duration:g}s"
 
 
-class Hypothesis(_Strict):
+class Hypothesis(StrictModel):
     """Steady state: each limit is checked on a phase's aggregate; None = not checked."""
 
     max_error_rate: float | None = Field(None, ge=0, le=1, description="failed / requests")
@@ -165,7 +161,7 @@ def known_alerts() -> frozenset[str]:
     return frozenset(names)
 
 
-class DetectGoal(_Strict):
+class DetectGoal(StrictModel):
     """Monitoring must notice: `alert` fires within `within_s` of the fault's inject."""
 
     alert: str = Field(description="an alert of services/config/prometheus/rules")
@@ -184,7 +180,7 @@ class DetectGoal(_Strict):
         return value
 
 
-class FailoverGoal(_Strict):
+class FailoverGoal(StrictModel):
     """Redis HA goals, judged on the failover figures (srelab/chaos/failover.py)."""
 
     promotion: bool | None = Field(
@@ -212,7 +208,7 @@ class FailoverGoal(_Strict):
     )
 
 
-class Hypotheses(_Strict):
+class Hypotheses(StrictModel):
     steady: Hypothesis = Field(default_factory=Hypothesis, description="before and after the faults")
     during: Hypothesis | None = Field(None, description="in the fault windows; default: steady")
     warmup_s: float = Field(2.0, ge=0, le=60, description="first seconds left out of the baseline")
@@ -232,7 +228,7 @@ class Hypotheses(_Strict):
         return self.during if self.during is not None else self.steady
 
 
-class RecoveryGoals(_Strict):
+class RecoveryGoals(StrictModel):
     """Goals on the recovery figures; None = measured and reported, not judged."""
 
     max_back_in_rotation_s: float | None = Field(
@@ -244,14 +240,14 @@ class RecoveryGoals(_Strict):
     max_healthy_s: float | None = Field(None, gt=0, description="target healthy after its (re)start")
 
 
-class Audit(_Strict):
+class Audit(StrictModel):
     enabled: bool = True
     fail_on_duplicates: bool = True
     concurrency: int = Field(8, ge=1, le=32, description="parallel read-backs through the proxy")
     max_list_pages: int = Field(100, ge=0, le=2000, description="GET /items pages scanned for duplicates")
 
 
-class LoadConfig(_Strict):
+class LoadConfig(StrictModel):
     """The load: a preset of the load harness (hey-post, hey-get) or LoadSpec fields, run by Locust
     or by the real hey binary (`tool: hey`: the hey-get/hey-post scenarios, request-bounded)."""
 
@@ -293,7 +289,7 @@ class LoadConfig(_Strict):
         return self
 
 
-class Experiment(_Strict):
+class Experiment(StrictModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     description: str = Field(min_length=1, max_length=240)
     load: LoadConfig

@@ -229,7 +229,7 @@ class ChaosRunner:
                 f"run {left.run_id or '?'} left {len(left.entries)} restore(s) pending "
                 f"({self.pending_path}): run `srelab chaos restore` first"
             )
-        candidates = self._candidates if self._candidates is not None else compose_candidates()
+        candidates = self._candidates if self._candidates is not None else compose_candidates(self.settings)
         if self.exp.topology is not None and self.exp.topology != self.topology:
             raise ExperimentError(
                 f"{self.source}: topology: the experiment needs LAB_REDIS_TOPOLOGY={self.exp.topology}; "

@@ -64,7 +64,7 @@ class Selection:
     seed: int | None  # the seed used for a random pick (None when nothing was drawn)
 
 
-def compose_candidates(settings: Settings | None = None) -> list[Candidate]:
+def compose_candidates(settings: Settings) -> list[Candidate]:
     """Every service of the core compose file, with its role and zone."""
     from srelab.stack.compose_model import services, web_services, zone_of
 

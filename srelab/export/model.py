@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from srelab.durations import seconds
 from srelab.errors import LabError
 from srelab.export.compose import ComposeService, view
 from srelab.export.inputs import Inputs
@@ -187,15 +188,8 @@ def dns_label(text: str) -> str:
 
 
 def duration_seconds(value: str | int | float | None, default: float = 0) -> float:
-    """Compose durations ("2s", "1m30s", "500ms") in seconds."""
-    if value is None:
-        return default
-    if isinstance(value, int | float):
-        return float(value)
-    total = 0.0
-    for number, unit in re.findall(r"([0-9.]+)(ms|us|ns|h|m|s)", value):
-        total += float(number) * {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}[unit]
-    return total
+    """Compose durations ("2s", "1m30s", "500ms") in seconds (srelab.durations)."""
+    return default if value is None else seconds(value)
 
 
 def whole_seconds(value: str | int | float | None, default: float = 1) -> int:

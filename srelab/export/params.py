@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from srelab.errors import LabError, field_problems, one_line
+from srelab.errors import LabError, StrictModel, field_problems, one_line
 from srelab.stack.settings import ROOT
 
 EXPORT_DIR = ROOT / "k8s-export"
@@ -37,11 +37,7 @@ GCP_PROJECT = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
 Name = Annotated[str, Field(pattern=DNS1123_LABEL.pattern, max_length=40)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Gcp(_Strict):
+class Gcp(StrictModel):
     project: str = Field(pattern=GCP_PROJECT.pattern, description="GCP project id")
     region: str = Field(pattern=GCP_REGION.pattern)
     cluster_name: Name = "srelab"
@@ -53,12 +49,12 @@ class Gcp(_Strict):
         return f"{self.region}-docker.pkg.dev/{self.project}/{self.artifact_repository}"
 
 
-class Requests(_Strict):
+class Requests(StrictModel):
     cpu: str = Field(pattern=CPU.pattern)
     memory: str = Field(pattern=MEMORY.pattern)
 
 
-class Resources(_Strict):
+class Resources(StrictModel):
     """Requests only: limits come from compose (deploy.resources.limits)."""
 
     web: Requests = Requests(cpu="250m", memory="128Mi")
@@ -70,13 +66,13 @@ class Resources(_Strict):
     alert_sink: Requests = Requests(cpu="10m", memory="32Mi")
 
 
-class ScaleUp(_Strict):
+class ScaleUp(StrictModel):
     pods: int = Field(4, ge=1)
     percent: int = Field(100, ge=1)
     period_seconds: int = Field(15, ge=1, le=1800)
 
 
-class Autoscaling(_Strict):
+class Autoscaling(StrictModel):
     min_replicas: int = Field(1, ge=1)
     max_replicas: int = Field(3, ge=1)
     cpu_utilization: int = Field(70, ge=10, le=100)
@@ -92,7 +88,7 @@ class Autoscaling(_Strict):
         return self
 
 
-class Liveness(_Strict):
+class Liveness(StrictModel):
     """Docker only marks a container unhealthy (and compose runs no healthcheck on the web
     replicas at all); a Kubernetes liveness failure restarts it, so the livenessProbe is slower
     and more forgiving than Traefik's 1 s readiness check, which would restart a replica that is
@@ -111,7 +107,7 @@ class Liveness(_Strict):
         return self
 
 
-class Pool(_Strict):
+class Pool(StrictModel):
     machine_type: str = Field(pattern=r"^[a-z0-9]+-[a-z0-9-]+$")
     min_nodes: int = Field(ge=0)
     max_nodes: int = Field(ge=1)
@@ -132,20 +128,20 @@ class DataPool(Pool):
     )
 
 
-class NodePools(_Strict):
+class NodePools(StrictModel):
     backend: Pool = Field(description="one pool per zone, these bounds per zone")
     monitoring: Pool
     data: DataPool
 
 
-class Network(_Strict):
+class Network(StrictModel):
     subnet_cidr: str = Field("10.10.0.0/20", pattern=CIDR.pattern)
     pods_cidr: str = Field("10.20.0.0/14", pattern=CIDR.pattern)
     services_cidr: str = Field("10.24.0.0/20", pattern=CIDR.pattern)
     master_cidr: str = Field("172.16.0.32/28", pattern=CIDR.pattern)
 
 
-class Redis(_Strict):
+class Redis(StrictModel):
     storage: str = Field("5Gi", pattern=STORAGE.pattern)
     storage_class: Name = "standard-rwo"
 
@@ -155,7 +151,7 @@ def initial_nodes_per_zone(total_min: int, zones: int) -> int:
     return max(1, math.ceil(total_min / zones))
 
 
-class Params(_Strict):
+class Params(StrictModel):
     kubernetes_version: str = Field(description="pinned schema version for validation")
     gcp: Gcp
     zones: dict[Name, str] = Field(min_length=1, description="compose zone -> GCP zone")

@@ -38,7 +38,10 @@ from srelab.load.runner import check_targets, run_load
 from srelab.load.types import LoadSpec, Scenario
 from srelab.load.webenv import WAIT_SERVICE_VARIABLE, WAIT_VARIABLE, replica_env, web_with_variable
 from srelab.load.wrk import run_wrk_many, seed_with_wrk, wrk_binary
+from srelab.stack.compose_model import web_services
+from srelab.stack.engine import compose_client, require_engine
 from srelab.stack.redis_acl import admin_cli
+from srelab.stack.settings import PROFILES, Settings
 
 console = Console()
 GIB = 1024**3
@@ -398,7 +401,7 @@ class _Bench:
     def rediscover(self) -> LabTargets:
         """The lab again after replicas were recreated (new container ids, new edge addresses)."""
         self.lab = discover(self.docker, self.settings.project, self.settings.proxy_url,
-                            self.settings.web_services)  # fmt: skip
+                            web_services(self.settings))  # fmt: skip
         self.report.replicas = self.lab.replica_urls
         return self.lab
 
@@ -406,7 +409,7 @@ class _Bench:
         """POST via Traefik with WAIT off: the replicas recreated with LAB_REDIS_MIN_REPLICA_ACKS=0
         through the compose client, measured, then recreated with the configured value again
         (also when the row fails). Returns the lab as it runs afterwards."""
-        web = list(self.settings.web_services)
+        web = list(web_services(self.settings))
         with web_with_variable(
             self.docker, web, WAIT_VARIABLE, "0", service_variable=WAIT_SERVICE_VARIABLE,
             proxy_url=self.settings.proxy_url,
@@ -454,6 +457,7 @@ class _Bench:
 
 
 def run_bench(
+    settings: Settings,
     *,
     users: int,
     phase_s: float,
@@ -466,7 +470,7 @@ def run_bench(
     """The bench's phases in order (module docstring); writes bench.json and bench.md."""
     options = {"users": users, "phase_s": phase_s, "wrk_s": wrk_s, "items": items, "seed_s": seed_s,
                "fresh": fresh}  # fmt: skip
-    b = _open(out_dir, options)
+    b = _open(settings, out_dir, options)
     rest = _rest_phase(b, fresh)
     n = _small_store(b)
     _wrk_phases(b, users, wrk_s, n)
@@ -481,17 +485,13 @@ def run_bench(
     return _finish(b, rest)
 
 
-def _open(out_dir: Path, options: dict[str, Any]) -> _Bench:
-    """Settings, engine, the running lab and an empty report; refuses a lab that is not running."""
-    from srelab.stack.engine import compose_client, require_engine
-    from srelab.stack.settings import PROFILES, get_settings
-
+def _open(settings: Settings, out_dir: Path, options: dict[str, Any]) -> _Bench:
+    """The engine, the running lab and an empty report; refuses a lab that is not running."""
     started = time.monotonic()
-    settings = get_settings()
     docker = compose_client(settings, PROFILES)
     require_engine(docker)
     wrk_binary()
-    lab = discover(docker, settings.project, settings.proxy_url, settings.web_services)
+    lab = discover(docker, settings.project, settings.proxy_url, web_services(settings))
     check_targets([settings.proxy_url], settings.proxy_url)
     assert lab.redis_container is not None
     out_dir.mkdir(parents=True, exist_ok=True)

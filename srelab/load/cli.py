@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from srelab.durations import seconds
 from srelab.errors import field_problems, one_line
 from srelab.load.bench import bench_table, derived_lines, goals_table, memory_table, run_bench
 from srelab.load.checks import evaluate_thresholds
@@ -33,6 +33,7 @@ from srelab.load.types import (
     Shape,
     Thresholds,
 )
+from srelab.stack.settings import get_settings
 
 out = Console()
 err = Console(stderr=True)
@@ -61,23 +62,13 @@ OPTION_OF = {
 }
 USER_SCENARIOS = [s.value for s in Scenario if not s.value.startswith("hey-")]
 
-_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
-
 
 def parse_duration(text: str, option: str = "--run-time") -> float:
-    """'30s', '2m', '1m30s', '1h', '45' (seconds), '1.5m' -> seconds; the one duration parser of the
-    load commands. A bad value raises LoadError: one line naming `option`.
-
-    Every value Locust's own parser (locust.util.timespan.parse_timespan) reads gives the same
-    seconds here (tests/load/test_checks_unit.py); it is not wrapped because importing anything
-    from locust monkey-patches this process with gevent, which the harness must not do.
-    """
-    value = text.strip().lower()
-    m = _DURATION.match(value)
-    if not value or m is None or not any(m.groups()):
-        raise LoadError(f"{option}: cannot read {text!r} (use e.g. 30s, 2m, 1m30s)")
-    h, mnt, s = (float(g) if g else 0.0 for g in m.groups())
-    return h * 3600 + mnt * 60 + s
+    """A command-line time in seconds (srelab.durations); a bad value is one line naming `option`."""
+    try:
+        return seconds(text)
+    except ValueError:
+        raise LoadError(f"{option}: cannot read {text!r} (use e.g. 30s, 2m, 1m30s)") from None
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -187,8 +178,6 @@ def build_thresholds(
 
 
 def default_out_dir(prefix: str) -> Path:
-    from srelab.stack.settings import get_settings
-
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return Path(get_settings().lab_results_dir) / f"{prefix}-{stamp}"
 
@@ -408,8 +397,8 @@ def bench_command(
     if not (3 <= phase_s <= 300 and 3 <= wrk_s <= 300 and 10 <= seed_s <= 900):
         raise LoadError("phase and wrk times must be 3-300 s, the seed time 10-900 s")
     target = out_dir or default_out_dir("bench")
-    report = run_bench(users=users, phase_s=phase_s, wrk_s=wrk_s, items=items, seed_s=seed_s, fresh=fresh,
-                       out_dir=target)  # fmt: skip
+    report = run_bench(get_settings(), users=users, phase_s=phase_s, wrk_s=wrk_s, items=items,
+                       seed_s=seed_s, fresh=fresh, out_dir=target)  # fmt: skip
     out.print(bench_table(report))
     out.print(goals_table(report))
     for line in derived_lines(report):

@@ -24,9 +24,8 @@ ZONE_LABEL = "srelab.zone"
 _CACHE: dict[tuple[object, ...], dict[str, Any]] = {}
 
 
-def load_model(settings: Settings | None = None, profiles: tuple[str, ...] = PROFILES) -> dict[str, Any]:
+def load_model(settings: Settings, profiles: tuple[str, ...] = PROFILES) -> dict[str, Any]:
     """`docker compose config` as a dict, for the given profiles (all by default)."""
-    settings = settings or Settings()  # type: ignore[call-arg]  # values come from the env files
     key = (
         settings.project,
         settings.compose_files,
@@ -48,13 +47,11 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
-def services(
-    settings: Settings | None = None, profiles: tuple[str, ...] = PROFILES
-) -> dict[str, dict[str, Any]]:
+def services(settings: Settings, profiles: tuple[str, ...] = PROFILES) -> dict[str, dict[str, Any]]:
     return load_model(settings, profiles)["services"]
 
 
-def web_services(settings: Settings | None = None) -> tuple[str, ...]:
+def web_services(settings: Settings) -> tuple[str, ...]:
     """Names of the items-service replicas (label srelab.role=web), sorted."""
     return tuple(
         sorted(
@@ -63,7 +60,7 @@ def web_services(settings: Settings | None = None) -> tuple[str, ...]:
     )
 
 
-def zone_of(service: str, settings: Settings | None = None) -> str | None:
+def zone_of(service: str, settings: Settings) -> str | None:
     return labels_of(services(settings, ()).get(service, {})).get(ZONE_LABEL)
 
 

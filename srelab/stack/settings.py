@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -169,13 +168,6 @@ class Settings(BaseSettings):
 
     def url(self, port: int, path: str = "/") -> str:
         return f"http://{self.lab_bind}:{port}{path}"
-
-    @cached_property
-    def web_services(self) -> tuple[str, ...]:
-        """The items-service replicas, read from the compose file (the source of truth)."""
-        from srelab.stack.compose_model import web_services
-
-        return web_services()
 
     def local_image(self, upstream: str) -> str:
         """srelab-local/<name>:<tag> for an upstream reference such as prom/prometheus:v2.42.0."""

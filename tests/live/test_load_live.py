@@ -14,9 +14,10 @@ pytestmark = [pytest.mark.live, pytest.mark.timeout(180)]
 
 
 def test_load_through_the_proxy_reaches_every_replica(lab: Lab, tmp_path: Path) -> None:
+    from srelab.stack.compose_model import web_services
     from srelab.stack.settings import get_settings
 
-    replicas = set(get_settings().web_services)
+    replicas = set(web_services(get_settings()))
     assert len(replicas) == 3
     spec = LoadSpec(scenario="mixed", users=6, spawn_rate=6, duration_s=6, reader_weight=2, writer_weight=1)
     result = run_load(spec.model_copy(update={"host": lab.proxy_url}), tmp_path, html=False)

@@ -14,6 +14,7 @@ import pytest
 import requests
 import yaml
 
+from srelab.stack.compose_model import web_services
 from tests.live.conftest import wait_until
 
 pytestmark = pytest.mark.live
@@ -52,7 +53,7 @@ def _send_requests(lab: Any, count: int) -> None:
 
 def test_every_target_is_found_and_up(lab: Any) -> None:
     _send_requests(lab, 10)
-    replicas = set(lab.settings.web_services)
+    replicas = set(web_services(lab.settings))
     assert len(replicas) == 3
 
     def all_up() -> dict[str, int] | None:
@@ -171,8 +172,8 @@ def test_every_alert_rule_is_loaded(lab: Any) -> None:
 
 def test_a_restarted_replica_is_found_again(lab: Any) -> None:
     """DNS SD follows the replica across a restart; the fleet is whole again before we return."""
-    service = lab.settings.web_services[-1]
-    replicas = len(lab.settings.web_services)
+    service = web_services(lab.settings)[-1]
+    replicas = len(web_services(lab.settings))
     healthy = 'count(up{job="web"} == 1)'
     wait_until(lambda: _scalar(lab, healthy) == replicas, DEADLINE_S, interval_s=1, what="all replicas up")
     lab.container(service).restart()
@@ -231,7 +232,7 @@ def test_every_series_the_rules_read_from_exporters_exists(lab: Any) -> None:
         time.sleep(2)
     # The readiness gauge the NoReplicaReady alert sums is per replica of the checked service.
     servers = _query(lab, 'traefik_service_server_up{service="items@docker"}')
-    assert len({s["metric"]["url"] for s in servers}) >= len(lab.settings.web_services), servers
+    assert len({s["metric"]["url"] for s in servers}) >= len(web_services(lab.settings)), servers
 
 
 def test_the_synthetic_probes_pass_through_the_proxy_and_stay_out_of_the_listing(lab: Any) -> None:

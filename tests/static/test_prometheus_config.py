@@ -174,8 +174,9 @@ def test_scrape_jobs_match_the_compose_services() -> None:
 
 def test_replica_count_in_alert_matches_compose() -> None:
     from srelab.stack.compose_model import web_services
+    from srelab.stack.settings import get_settings
 
-    replicas = len(web_services())
+    replicas = len(web_services(get_settings()))
     (rule,) = [
         r
         for path in RULE_FILES

@@ -1,4 +1,12 @@
-"""Shared fixtures. `redis_server`: a real redis-server on 127.0.0.1 (never a mock)."""
+"""Shared fixtures.
+
+- `redis_server`: a real redis-server on 127.0.0.1 (never a mock), for `integration` tests;
+- `lab`: the live compose stack (tests/lab.py), for `live` tests;
+- `browser`: a headless chromium per module (tests/browser_driver.py), for `browser` tests.
+
+Tests live in the folder of the package they test (web/, stack/, load/, chaos/, export/,
+observability/, results/); the markers say what each needs.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +20,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.browser_driver import chromium
+
+pytest_plugins = ["tests.lab"]
 
 
 def free_port() -> int:
@@ -37,7 +50,7 @@ class RedisServer:
     password: str = field(default_factory=lambda: secrets.token_hex(16))
     process: subprocess.Popen[bytes] | None = None
     paused: bool = False
-    # More redis-server options (e.g. replicaof, masterauth: tests/integration/web/test_web_redis_ha.py).
+    # More redis-server options (e.g. replicaof, masterauth: tests/web/test_web_redis_ha.py).
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -150,3 +163,9 @@ def redis_server(_redis_server_session: RedisServer) -> Iterator[RedisServer]:
     server.flushall()
     yield server
     server.resume()  # a test that paused it must not leave it frozen for the next one
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as driver:
+        yield driver

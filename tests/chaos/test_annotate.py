@@ -25,7 +25,7 @@ from srelab.stack.settings import Settings, get_settings
 
 # The Loki stream labels python-logging-loki 0.3.1 sends: our tags, plus severity and logger
 # (logging_loki/const.py level_tag, logger_tag; emitter.py build_tags). Grafana's chaos dashboard
-# relies on these (tests/static/test_grafana.py CHAOS_RUNNER_LABELS).
+# relies on these (tests/observability/test_grafana.py CHAOS_RUNNER_LABELS).
 STREAM_LABELS = {"service", "experiment", "event", "severity", "logger"}
 HANG_S = 4.0
 

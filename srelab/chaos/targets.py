@@ -66,12 +66,12 @@ class Selection:
 
 def compose_candidates(settings: Settings) -> list[Candidate]:
     """Every service of the core compose file, with its role and zone."""
-    from srelab.stack.compose_model import services, web_services, zone_of
+    from srelab.stack.compose_model import ROLE_LABEL, labels_of, services, web_services, zone_of
 
     web = set(web_services(settings))
     found = []
     for name, svc in sorted(services(settings, ()).items()):
-        label = (svc.get("labels") or {}).get("srelab.role")
+        label = labels_of(svc).get(ROLE_LABEL)
         if name in web:
             found.append(Candidate(name, ROLE_WEB, zone_of(name, settings)))
         elif name == REDIS_SERVICE or label == ROLE_REDIS:

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from srelab.stack.compose_model import WEB_ROLE_LABEL, ZONE_LABEL
+from srelab.stack.compose_model import ROLE_LABEL, ZONE_LABEL
 
 # Values compose writes for a key that sets nothing; the summary lists only keys that set something.
 EMPTY: tuple[Any, ...] = (None, [], {}, "")
@@ -96,7 +96,7 @@ class ComposeService(Mapping[str, Any]):
 
     @property
     def role(self) -> str | None:
-        return self.labels.get(WEB_ROLE_LABEL)
+        return self.labels.get(ROLE_LABEL)
 
     @property
     def zone(self) -> str | None:

@@ -37,7 +37,7 @@ from srelab.export.notes import (
 from srelab.export.params import Params
 from srelab.export.selectors import translate_rule_group
 from srelab.stack import redis_acl
-from srelab.stack.compose_model import WEB_ROLE_LABEL, ZONE_LABEL
+from srelab.stack.compose_model import ROLE_LABEL, ZONE_LABEL
 
 # Namespaces: one per tier, plus the ingress controller's.
 NS_BACKEND = "backend"
@@ -440,7 +440,7 @@ class _Builder:
             raise LabError(f"Redis HA: no node is the compose service `{REDIS_SERVICE}`")
         if not self.sentinels:
             raise LabError(
-                f"Redis HA: {', '.join(names)} but no service labelled {WEB_ROLE_LABEL}={SENTINEL_ROLE}"
+                f"Redis HA: {', '.join(names)} but no service labelled {ROLE_LABEL}={SENTINEL_ROLE}"
             )
         for role, members in ((REDIS_ROLE, self.nodes), (SENTINEL_ROLE, self.sentinels)):
             zones = [svc.zone for _, svc in members]
@@ -525,7 +525,7 @@ class _Builder:
     def web_services(self) -> dict[str, ComposeService]:
         webs = {name: svc for name, svc in sorted(self.services.items()) if svc.role == "web"}
         if not webs:
-            raise LabError(f"compose has no service labelled {WEB_ROLE_LABEL}=web: nothing to export")
+            raise LabError(f"compose has no service labelled {ROLE_LABEL}=web: nothing to export")
         return webs
 
     def web(self) -> dict[str, Any]:

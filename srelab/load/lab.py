@@ -16,6 +16,7 @@ from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 
 from srelab.load.errors import LoadError
+from srelab.stack.compose_model import ROLE_LABEL
 from srelab.stack.redis_acl import admin_cli
 from srelab.stack.topology import replication_info
 
@@ -86,7 +87,7 @@ def discover(docker: DockerClient, project: str, proxy_url: str, web_services: t
 def primary_container(docker: DockerClient, by_service: dict[str, Any]) -> str | None:
     """The Redis container writes go to: `redis` in single; in HA whichever node says role:master
     (after a failover that is not `redis`). None when no node answers as primary."""
-    nodes = [c for c in by_service.values() if (c.config.labels or {}).get("srelab.role") == "redis"]
+    nodes = [c for c in by_service.values() if (c.config.labels or {}).get(ROLE_LABEL) == "redis"]
     if len(nodes) == 1:
         return str(nodes[0].name)
     for c in sorted(nodes, key=lambda c: str(c.name)):

@@ -16,7 +16,6 @@ from srelab.stack.settings import PROFILES, Settings
 
 # Labels every lab service carries: what it is (web, redis, sentinel...) and its zone.
 ROLE_LABEL = "srelab.role"
-WEB_ROLE_LABEL = ROLE_LABEL
 ZONE_LABEL = "srelab.zone"
 
 

@@ -20,6 +20,7 @@ from python_on_whales import Container, DockerClient
 from python_on_whales.exceptions import DockerException
 
 from srelab.errors import LabError, last_line
+from srelab.stack.compose_model import ROLE_LABEL
 from srelab.stack.engine import compose_client
 from srelab.stack.redis_acl import admin_cli
 from srelab.stack.settings import PROFILES, Settings
@@ -82,7 +83,7 @@ def _hand_data_to_zone_a(
 ) -> None:
     """Stop the writers, then make sure `redis` holds everything the primary has."""
     by_service = {c.config.labels.get(SERVICE_LABEL): c for c in containers}
-    web = [c for c in containers if c.config.labels.get("srelab.role") == "web" and c.state.running]
+    web = [c for c in containers if c.config.labels.get(ROLE_LABEL) == "web" and c.state.running]
     if web:
         docker.container.stop(web, time=15)
     nodes = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from srelab.export.compose import ComposeService
 from srelab.export.notes import COMMON, MAPPED, REPLACED, REVIEW, SERVICE_KEY, Notes
-from srelab.stack.compose_model import WEB_ROLE_LABEL, ZONE_LABEL
+from srelab.stack.compose_model import ROLE_LABEL, ZONE_LABEL
 
 
 def test_every_summary_row_is_a_recorded_note(fixture_render):
@@ -64,7 +64,7 @@ def test_compose_service_folds_absent_and_null_keys():
     svc = ComposeService(
         "redis-b",
         {
-            "labels": {WEB_ROLE_LABEL: "redis", ZONE_LABEL: "b"},
+            "labels": {ROLE_LABEL: "redis", ZONE_LABEL: "b"},
             "command": ["redis-server", 6379, "--config.file=/etc/redis.yml"],
             "networks": {"backend": {"ipv4_address": "10.0.0.2", "aliases": ["cache"]}, "edge": None},
             "volumes": [{"type": "bind", "source": "/repo/compose/redis", "target": "/etc/redis"}],
